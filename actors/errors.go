@@ -1,0 +1,20 @@
+package actors
+
+import "errors"
+
+// Sentinel errors returned by Sessions; test with errors.Is.
+var (
+	// ErrNotFound: the session does not exist, or is not the caller's, or was
+	// deleted. Callers answer 404 either way so that existence never leaks.
+	ErrNotFound = errors.New("actors: session not found")
+	// ErrProjectMismatch: the session belongs to another project than the one named.
+	ErrProjectMismatch = errors.New("actors: session belongs to another project")
+	// ErrUnavailable: the store could not be reached; the request may be retried.
+	ErrUnavailable = errors.New("actors: store unavailable")
+	// ErrShuttingDown: the server is stopping and takes no new work.
+	ErrShuttingDown = errors.New("actors: shutting down")
+	// ErrSlowSubscriber: a subscriber's queue was full and it was dropped.
+	ErrSlowSubscriber = errors.New("actors: subscriber too slow")
+	// ErrSessionClosed: the session actor stopped while the subscriber followed it.
+	ErrSessionClosed = errors.New("actors: session closed")
+)

@@ -1,0 +1,58 @@
+package actors
+
+// EventType names the kind of a session event. The values are the "type"
+// field of the wire protocol.
+type EventType string
+
+// Session event types.
+const (
+	EventText     EventType = "text"
+	EventMetadata EventType = "metadata"
+	EventDone     EventType = "done"
+	EventError    EventType = "error"
+	EventReset    EventType = "reset"
+)
+
+// Event is one event of a session, numbered by Seq. Seqs increase strictly
+// within a session; they may have gaps (a user message takes a seq but
+// produces no event here), so a client resumes by remembering the last seq
+// it saw. Events are immutable once published.
+type Event struct {
+	Type      EventType
+	SessionID string
+	Seq       int64
+	// TurnID is the ID of the user message whose reply this event belongs to.
+	TurnID   string
+	Content  string     // for EventText
+	Metadata *Metadata  // for EventMetadata
+	Err      *ErrorInfo // for EventError
+}
+
+// Metadata is the payload of a metadata event, sent once per reply.
+type Metadata struct {
+	SessionID      string `json:"session_id"`
+	ProjectID      string `json:"project_id"`
+	MessageID      string `json:"message_id"`
+	UserID         string `json:"user_id,omitempty"`
+	Status         string `json:"status"`
+	DossierUpdated bool   `json:"dossier_updated"`
+}
+
+// ErrorInfo is the payload of an error event: a stable code and a message
+// that is safe to show to the client.
+type ErrorInfo struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Subscriber receives the events of a session. The session actor calls its
+// methods from its own goroutine; neither may block.
+type Subscriber interface {
+	// Deliver hands ev to the subscriber. It returns false when the
+	// subscriber's bounded queue is full; the actor then drops it with
+	// ErrSlowSubscriber.
+	Deliver(ev Event) bool
+	// Drop tells the subscriber the actor removed it and why. It is called
+	// at most once, and no Deliver follows it.
+	Drop(err error)
+}

@@ -1,0 +1,780 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/storyd/storyd/llm"
+	"github.com/storyd/storyd/persistence"
+)
+
+// Messages a session actor sends itself from its worker goroutines.
+type (
+	// sessionLoaded: activation finished reading the store.
+	sessionLoaded struct {
+		sess persistence.Session
+		msgs []persistence.Message
+		err  error
+	}
+	// sessionCreated: the session (and its project and user) was created.
+	sessionCreated struct {
+		sess persistence.Session
+		err  error
+	}
+	// userMessageStored: the user message of cmd was stored (or found).
+	userMessageStored struct {
+		cmd     *sendChat
+		msg     persistence.Message
+		created bool
+		err     error
+	}
+	// replyLoaded: the stored reply to a duplicate message was read.
+	replyLoaded struct {
+		sub  Subscriber
+		turn *turn
+		msg  persistence.Message
+		err  error
+	}
+	// tokenArrived: the model produced more text for generation gen.
+	tokenArrived struct {
+		gen   int
+		delta string
+	}
+	// generationEnded: the model stream of generation gen returned.
+	generationEnded struct {
+		gen int
+		err error
+	}
+	// replyStored: the assistant message of generation gen was stored.
+	replyStored struct {
+		gen int
+		err error
+	}
+)
+
+type phase int
+
+const (
+	phaseLoading  phase = iota // reading the store; commands are stashed
+	phaseAbsent                // no such session yet; a chat creates it
+	phaseCreating              // creating it; commands are stashed
+	phaseReady
+)
+
+// turn is one user message and its reply.
+type turn struct {
+	user persistence.Message
+	gen  int
+	// Filled while generating:
+	cancel    context.CancelFunc
+	firstSeq  int64 // seq of the reply's first event, 0 until one is published
+	text      strings.Builder
+	cancelled bool
+	// Filled when the model stream ended:
+	status      string
+	errInfo     *ErrorInfo
+	assistantID string
+	metaSeq     int64
+	doneSeq     int64
+}
+
+// historyEntry is one message of the context window.
+type historyEntry struct {
+	id     string
+	role   string
+	text   string
+	tokens int
+}
+
+type subscription struct {
+	turnID string // non-empty: only this turn's events, removed after its done
+}
+
+// sessionActor owns one chat session. See the package doc for its rules.
+type sessionActor struct {
+	s     *Sessions
+	id    string
+	phase phase
+	stash []any
+
+	sess    persistence.Session
+	nextSeq int64
+	history []historyEntry
+	tokens  int
+	ring    *eventRing
+	subs    map[Subscriber]subscription
+
+	incoming  []*sendChat // chats waiting to be stored, one store call at a time
+	storing   bool
+	queue     []*turn // stored user messages waiting for their reply
+	cur       *turn   // the turn generating or storing its reply
+	gens      int
+	pendingIO int // store calls in flight besides the above
+	draining  bool
+}
+
+func newSessionActor(s *Sessions, id string) *sessionActor {
+	return &sessionActor{s: s, id: id, subs: map[Subscriber]subscription{}}
+}
+
+// Receive implements actor.Actor.
+func (a *sessionActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		a.activate(ctx)
+	case sessionLoaded:
+		a.loaded(ctx, msg)
+	case sessionCreated:
+		a.created(ctx, msg)
+	case *sendChat:
+		a.chat(ctx, msg)
+	case *unsubscribe:
+		if _, ok := a.subs[msg.sub]; ok {
+			delete(a.subs, msg.sub)
+			msg.sub.Drop(nil)
+		}
+	case userMessageStored:
+		a.userStored(ctx, msg)
+	case replyLoaded:
+		a.pendingIO--
+		a.replayStored(ctx, msg)
+	case tokenArrived:
+		a.token(msg)
+	case generationEnded:
+		a.generationEnded(ctx, msg)
+	case replyStored:
+		a.replyStored(ctx, msg)
+	case *actor.ReceiveTimeout:
+		if a.idle() {
+			ctx.Send(ctx.Parent(), passivationRequest{sessionID: a.id})
+		}
+	case passivate:
+		if a.idle() {
+			ctx.Stop(ctx.Self())
+		} else {
+			ctx.Send(ctx.Parent(), passivationDeclined{sessionID: a.id})
+		}
+	case *drain:
+		a.draining = true
+	case *abortAll:
+		a.draining = true
+		if a.cur != nil && a.cur.cancel != nil {
+			a.cur.cancel()
+		}
+	case *actor.Stopping:
+		a.stopping()
+		return
+	case *actor.Stopped:
+		return
+	}
+	if a.draining {
+		a.stopIfDrained(ctx)
+	}
+}
+
+func (a *sessionActor) activate(ctx actor.Context) {
+	a.phase = phaseLoading
+	ctx.SetReceiveTimeout(a.s.cfg.IdleTimeout)
+	store, limit := a.s.cfg.Store, a.s.cfg.HistoryLimit
+	a.goIO(ctx, func(c context.Context) any {
+		sess, err := store.GetSession(c, a.id)
+		if err != nil {
+			return sessionLoaded{err: err}
+		}
+		msgs, err := store.RecentMessages(c, a.id, limit)
+		return sessionLoaded{sess: sess, msgs: msgs, err: err}
+	})
+}
+
+func (a *sessionActor) loaded(ctx actor.Context, msg sessionLoaded) {
+	a.pendingIO--
+	switch {
+	case errors.Is(msg.err, persistence.ErrNotFound):
+		a.phase = phaseAbsent
+	case msg.err != nil:
+		a.s.cfg.Logger.Error("load session", "session_id", a.id, "err", msg.err)
+		a.failStash(ErrUnavailable)
+		ctx.Stop(ctx.Self())
+		return
+	default:
+		a.ready(msg.sess)
+		for _, m := range msg.msgs {
+			a.remember(m.ID, m.Role, m.Content)
+		}
+	}
+	a.unstash(ctx)
+}
+
+// ready moves the actor to phaseReady with sess as its session.
+func (a *sessionActor) ready(sess persistence.Session) {
+	a.phase = phaseReady
+	a.sess = sess
+	a.nextSeq = sess.LastSeq + 1
+	a.ring = newEventRing(a.s.cfg.ReplayEvents, sess.LastSeq)
+}
+
+func (a *sessionActor) unstash(ctx actor.Context) {
+	stash := a.stash
+	a.stash = nil
+	for i, m := range stash {
+		if a.phase == phaseLoading || a.phase == phaseCreating {
+			a.stash = append(a.stash, stash[i:]...)
+			return
+		}
+		switch m := m.(type) {
+		case *sendChat:
+			a.chat(ctx, m)
+		}
+	}
+}
+
+func (a *sessionActor) failStash(err error) {
+	failAll(a.stash, err)
+	a.stash = nil
+}
+
+func (a *sessionActor) chat(ctx actor.Context, cmd *sendChat) {
+	switch {
+	case a.draining:
+		cmd.fail(ErrShuttingDown)
+		return
+	case a.phase == phaseLoading || a.phase == phaseCreating:
+		a.stash = append(a.stash, cmd)
+		return
+	case a.phase == phaseAbsent:
+		a.create(ctx, cmd)
+		return
+	}
+	req := cmd.req
+	if req.UserID != a.sess.UserID || !a.sess.IsActive {
+		cmd.fail(ErrNotFound)
+		return
+	}
+	if req.ProjectID != "" && req.ProjectID != a.sess.ProjectID {
+		cmd.fail(ErrProjectMismatch)
+		return
+	}
+	a.incoming = append(a.incoming, cmd)
+	a.storeNext(ctx)
+}
+
+// create makes the session (and, when needed, its user and project) for the
+// chat cmd, which is then processed like any other.
+func (a *sessionActor) create(ctx actor.Context, cmd *sendChat) {
+	a.phase = phaseCreating
+	a.stash = append(a.stash, cmd)
+	req, store, id := cmd.req, a.s.cfg.Store, a.id
+	a.goIO(ctx, func(c context.Context) any {
+		sess, err := createSession(c, store, id, req)
+		return sessionCreated{sess: sess, err: err}
+	})
+}
+
+func createSession(ctx context.Context, store Store, id string, req ChatRequest) (persistence.Session, error) {
+	if _, err := store.EnsureUser(ctx, persistence.User{ID: req.UserID, IsAnonymous: req.Anonymous}); err != nil {
+		return persistence.Session{}, fmt.Errorf("ensure user: %w", err)
+	}
+	title := Title(req.Text)
+	projectID := req.ProjectID
+	if projectID == "" {
+		projectID = newID()
+	}
+	p, err := store.GetProject(ctx, projectID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		p, err = store.CreateProject(ctx, persistence.Project{ID: projectID, UserID: req.UserID, Title: title})
+		if err != nil {
+			return persistence.Session{}, fmt.Errorf("create project: %w", err)
+		}
+	case err != nil:
+		return persistence.Session{}, fmt.Errorf("get project: %w", err)
+	case p.UserID != req.UserID:
+		return persistence.Session{}, ErrNotFound
+	}
+	sess, err := store.CreateSession(ctx, persistence.Session{ID: id, UserID: req.UserID, ProjectID: p.ID, Title: title})
+	if err != nil {
+		return persistence.Session{}, fmt.Errorf("create session: %w", err)
+	}
+	return sess, nil
+}
+
+func (a *sessionActor) created(ctx actor.Context, msg sessionCreated) {
+	a.pendingIO--
+	if msg.err != nil {
+		// The creating chat is first in the stash; answer it, keep the rest.
+		first := a.stash[0].(*sendChat)
+		a.stash = a.stash[1:]
+		a.phase = phaseAbsent
+		if errors.Is(msg.err, ErrNotFound) {
+			first.fail(ErrNotFound)
+		} else {
+			a.s.cfg.Logger.Error("create session", "session_id", a.id, "err", msg.err)
+			first.fail(ErrUnavailable)
+		}
+	} else {
+		a.ready(msg.sess)
+	}
+	a.unstash(ctx)
+}
+
+// storeNext stores the next incoming user message, one at a time, so that
+// seqs are stored in the order they were given.
+func (a *sessionActor) storeNext(ctx actor.Context) {
+	if a.storing || len(a.incoming) == 0 {
+		return
+	}
+	cmd := a.incoming[0]
+	a.incoming = a.incoming[1:]
+	a.storing = true
+	seq := a.takeSeq()
+	id := newID()
+	m := persistence.Message{
+		ID:              id,
+		SessionID:       a.id,
+		Seq:             seq,
+		EndSeq:          seq,
+		TurnID:          id,
+		Role:            persistence.RoleUser,
+		Content:         cmd.req.Text,
+		Status:          persistence.StatusComplete,
+		ClientMessageID: cmd.req.ClientMessageID,
+	}
+	store := a.s.cfg.Store
+	a.goIO(ctx, func(c context.Context) any {
+		stored, created, err := store.AppendMessage(c, m)
+		return userMessageStored{cmd: cmd, msg: stored, created: created, err: err}
+	})
+}
+
+func (a *sessionActor) userStored(ctx actor.Context, msg userMessageStored) {
+	a.pendingIO--
+	a.storing = false
+	defer a.storeNext(ctx)
+	cmd := msg.cmd
+	if msg.err != nil {
+		a.s.cfg.Logger.Error("store user message", "session_id", a.id, "err", msg.err)
+		cmd.fail(ErrUnavailable)
+		return
+	}
+	cmd.reply <- chatResult{accepted: ChatAccepted{
+		SessionID:       a.id,
+		ProjectID:       a.sess.ProjectID,
+		UserID:          a.sess.UserID,
+		MessageID:       msg.msg.ID,
+		ClientMessageID: msg.msg.ClientMessageID,
+		Seq:             msg.msg.Seq,
+		Duplicate:       !msg.created,
+	}}
+	sub := cmd.req.Subscriber
+	if msg.created {
+		t := &turn{user: msg.msg}
+		if sub != nil {
+			a.subs[sub] = subscription{turnID: t.user.ID}
+		}
+		a.queue = append(a.queue, t)
+		a.startNext(ctx)
+		return
+	}
+	a.duplicate(ctx, msg.msg, sub)
+}
+
+// duplicate brings sub up to date with the turn of an already stored user
+// message: it follows it if it is still in flight, is replayed what the
+// ring or the store holds, and the reply is generated if none was stored.
+func (a *sessionActor) duplicate(ctx actor.Context, user persistence.Message, sub Subscriber) {
+	if t := a.findTurn(user.ID); t != nil {
+		if sub != nil {
+			evs, _, _ := a.ring.turn(user.ID, user.Seq)
+			if a.deliverAll(sub, evs) {
+				a.subs[sub] = subscription{turnID: user.ID}
+			}
+		}
+		return
+	}
+	if evs, complete, ok := a.ring.turn(user.ID, user.Seq); ok && complete {
+		if sub != nil && a.deliverAll(sub, evs) {
+			sub.Drop(nil)
+		}
+		return
+	}
+	store := a.s.cfg.Store
+	t := &turn{user: user}
+	a.goIO(ctx, func(c context.Context) any {
+		reply, err := store.GetReply(c, user.SessionID, user.ID)
+		return replyLoaded{sub: sub, turn: t, msg: reply, err: err}
+	})
+}
+
+// replayStored answers a duplicate whose turn is no longer in memory.
+func (a *sessionActor) replayStored(ctx actor.Context, msg replyLoaded) {
+	switch {
+	case errors.Is(msg.err, persistence.ErrNotFound):
+		// The message was stored but its reply never was (the server stopped
+		// mid-way): generate it now.
+		if msg.sub != nil {
+			a.subs[msg.sub] = subscription{turnID: msg.turn.user.ID}
+		}
+		a.queue = append(a.queue, msg.turn)
+		a.startNext(ctx)
+		return
+	case msg.err != nil:
+		a.s.cfg.Logger.Error("load reply", "session_id", a.id, "err", msg.err)
+		if msg.sub != nil {
+			a.deliverAll(msg.sub, []Event{
+				{Type: EventError, SessionID: a.id, Seq: msg.turn.user.Seq, TurnID: msg.turn.user.ID,
+					Err: &ErrorInfo{Code: "store_unavailable", Message: "the stored reply could not be read; retry later"}},
+			})
+			msg.sub.Drop(ErrUnavailable)
+		}
+		return
+	}
+	if msg.sub == nil {
+		return
+	}
+	r := msg.msg
+	evs := []Event{}
+	if r.Content != "" {
+		evs = append(evs, Event{Type: EventText, SessionID: a.id, Seq: r.Seq, TurnID: r.TurnID, Content: r.Content})
+	}
+	evs = append(evs,
+		Event{Type: EventMetadata, SessionID: a.id, Seq: r.EndSeq - 1, TurnID: r.TurnID, Metadata: a.metadata(r.ID, r.Status)},
+		Event{Type: EventDone, SessionID: a.id, Seq: r.EndSeq, TurnID: r.TurnID},
+	)
+	if a.deliverAll(msg.sub, evs) {
+		msg.sub.Drop(nil)
+	}
+}
+
+func (a *sessionActor) findTurn(turnID string) *turn {
+	if a.cur != nil && a.cur.user.ID == turnID {
+		return a.cur
+	}
+	for _, t := range a.queue {
+		if t.user.ID == turnID {
+			return t
+		}
+	}
+	return nil
+}
+
+// startNext starts generating the reply of the next queued turn, if no reply
+// is in flight.
+func (a *sessionActor) startNext(ctx actor.Context) {
+	if a.cur != nil || len(a.queue) == 0 {
+		return
+	}
+	if a.draining {
+		for _, t := range a.queue {
+			a.abandon(t)
+		}
+		a.queue = nil
+		return
+	}
+	t := a.queue[0]
+	a.queue = a.queue[1:]
+	a.cur = t
+	a.gens++
+	t.gen = a.gens
+	a.remember(t.user.ID, t.user.Role, t.user.Content)
+
+	prompt := make([]llm.Message, 0, len(a.history)+1)
+	prompt = append(prompt, llm.Message{Role: llm.RoleSystem, Content: a.s.cfg.SystemPrompt})
+	for _, h := range a.history {
+		prompt = append(prompt, llm.Message{Role: h.role, Content: h.text})
+	}
+	genCtx, cancel := context.WithCancel(a.s.life)
+	t.cancel = cancel
+	root, self, gen, model := a.s.root, ctx.Self(), t.gen, a.s.cfg.Model
+	started := a.s.work.Go(func() {
+		defer cancel()
+		err := model.StreamChat(genCtx, prompt, func(delta string) error {
+			root.Send(self, tokenArrived{gen: gen, delta: delta})
+			return nil
+		})
+		root.Send(self, generationEnded{gen: gen, err: err})
+	})
+	if !started {
+		cancel()
+		a.generationEnded(ctx, generationEnded{gen: gen, err: ErrShuttingDown})
+	}
+}
+
+// abandon ends a queued turn that will not be answered because the server
+// is stopping: its subscribers get an error and done.
+func (a *sessionActor) abandon(t *turn) {
+	a.publish(Event{Type: EventError, SessionID: a.id, Seq: a.takeSeq(), TurnID: t.user.ID,
+		Err: &ErrorInfo{Code: "server_shutdown", Message: "the server is restarting; send the message again"}})
+	a.publish(Event{Type: EventDone, SessionID: a.id, Seq: a.takeSeq(), TurnID: t.user.ID})
+}
+
+func (a *sessionActor) token(msg tokenArrived) {
+	t := a.cur
+	if t == nil || t.gen != msg.gen || msg.delta == "" || t.status != "" {
+		return
+	}
+	seq := a.takeSeq()
+	if t.firstSeq == 0 {
+		t.firstSeq = seq
+	}
+	t.text.WriteString(msg.delta)
+	a.publish(Event{Type: EventText, SessionID: a.id, Seq: seq, TurnID: t.user.ID, Content: msg.delta})
+}
+
+func (a *sessionActor) generationEnded(ctx actor.Context, msg generationEnded) {
+	t := a.cur
+	if t == nil || t.gen != msg.gen || t.status != "" {
+		return
+	}
+	switch {
+	case msg.err == nil:
+		t.status = persistence.StatusComplete
+	case t.cancelled:
+		t.status = persistence.StatusCancelled
+	default:
+		if t.text.Len() > 0 {
+			t.status = persistence.StatusPartial
+		} else {
+			t.status = persistence.StatusFailed
+		}
+		t.errInfo = modelError(msg.err)
+		a.s.cfg.Logger.Warn("generation failed", "session_id", a.id, "status", t.status, "err", msg.err)
+		seq := a.takeSeq()
+		if t.firstSeq == 0 {
+			t.firstSeq = seq
+		}
+		a.publish(Event{Type: EventError, SessionID: a.id, Seq: seq, TurnID: t.user.ID, Err: t.errInfo})
+	}
+	t.metaSeq = a.takeSeq()
+	t.doneSeq = a.takeSeq()
+	if t.firstSeq == 0 {
+		t.firstSeq = t.metaSeq
+	}
+	t.assistantID = newID()
+	var meta json.RawMessage
+	if t.errInfo != nil {
+		meta, _ = json.Marshal(map[string]any{"error": t.errInfo})
+	}
+	m := persistence.Message{
+		ID:        t.assistantID,
+		SessionID: a.id,
+		Seq:       t.firstSeq,
+		EndSeq:    t.doneSeq,
+		TurnID:    t.user.ID,
+		Role:      persistence.RoleAssistant,
+		Content:   t.text.String(),
+		Metadata:  meta,
+		Status:    t.status,
+	}
+	store, gen := a.s.cfg.Store, t.gen
+	a.goIO(ctx, func(c context.Context) any {
+		_, _, err := store.AppendMessage(c, m)
+		return replyStored{gen: gen, err: err}
+	})
+}
+
+func (a *sessionActor) replyStored(ctx actor.Context, msg replyStored) {
+	a.pendingIO--
+	t := a.cur
+	if t == nil || t.gen != msg.gen {
+		return
+	}
+	if msg.err != nil {
+		a.s.cfg.Logger.Error("store reply", "session_id", a.id, "err", msg.err)
+		a.publish(Event{Type: EventError, SessionID: a.id, Seq: t.metaSeq, TurnID: t.user.ID,
+			Err: &ErrorInfo{Code: "store_unavailable", Message: "the reply could not be saved"}})
+	} else {
+		a.sess.LastSeq = t.doneSeq
+		if t.text.Len() > 0 {
+			a.remember(t.assistantID, persistence.RoleAssistant, t.text.String())
+		}
+		a.publish(Event{Type: EventMetadata, SessionID: a.id, Seq: t.metaSeq, TurnID: t.user.ID,
+			Metadata: a.metadata(t.assistantID, t.status)})
+	}
+	a.publish(Event{Type: EventDone, SessionID: a.id, Seq: t.doneSeq, TurnID: t.user.ID})
+	a.cur = nil
+	a.startNext(ctx)
+}
+
+func (a *sessionActor) metadata(messageID, status string) *Metadata {
+	return &Metadata{
+		SessionID: a.id,
+		ProjectID: a.sess.ProjectID,
+		MessageID: messageID,
+		UserID:    a.sess.UserID,
+		Status:    status,
+	}
+}
+
+// publish records ev and hands it to every subscriber that wants it. A
+// subscriber whose queue is full is dropped; a turn subscriber is done after
+// its turn's done event.
+func (a *sessionActor) publish(ev Event) {
+	a.ring.add(ev)
+	for sub, s := range a.subs {
+		if s.turnID != "" && s.turnID != ev.TurnID {
+			continue
+		}
+		if !sub.Deliver(ev) {
+			delete(a.subs, sub)
+			sub.Drop(ErrSlowSubscriber)
+			continue
+		}
+		if s.turnID != "" && ev.Type == EventDone {
+			delete(a.subs, sub)
+			sub.Drop(nil)
+		}
+	}
+}
+
+// deliverAll hands evs to sub, dropping it when its queue is full; it
+// reports whether sub kept up.
+func (a *sessionActor) deliverAll(sub Subscriber, evs []Event) bool {
+	for _, ev := range evs {
+		if !sub.Deliver(ev) {
+			delete(a.subs, sub)
+			sub.Drop(ErrSlowSubscriber)
+			return false
+		}
+	}
+	return true
+}
+
+// remember appends a message to the context window and trims the window to
+// the token budget, keeping the most recent messages (at least one).
+func (a *sessionActor) remember(id, role, text string) {
+	for i := len(a.history) - 1; i >= 0 && i >= len(a.history)-4; i-- {
+		if a.history[i].id == id {
+			return
+		}
+	}
+	if role != persistence.RoleUser && role != persistence.RoleAssistant || text == "" {
+		return
+	}
+	e := historyEntry{id: id, role: role, text: text, tokens: llm.EstimateMessageTokens(llm.Message{Role: role, Content: text})}
+	a.history = append(a.history, e)
+	a.tokens += e.tokens
+	drop := 0
+	for a.tokens > a.s.cfg.ContextTokens && drop < len(a.history)-1 {
+		a.tokens -= a.history[drop].tokens
+		drop++
+	}
+	if drop > 0 {
+		a.history = append(a.history[:0:0], a.history[drop:]...)
+	}
+}
+
+func (a *sessionActor) takeSeq() int64 {
+	s := a.nextSeq
+	a.nextSeq++
+	return s
+}
+
+// goIO runs f in a worker goroutine with a store deadline and sends its
+// result back to the actor.
+func (a *sessionActor) goIO(ctx actor.Context, f func(context.Context) any) {
+	a.pendingIO++
+	root, self, life, timeout := a.s.root, ctx.Self(), a.s.life, a.s.cfg.StoreTimeout
+	started := a.s.work.Go(func() {
+		c, cancel := context.WithTimeout(life, timeout)
+		defer cancel()
+		root.Send(self, f(c))
+	})
+	if !started {
+		// Shutdown finished; nobody will read the result.
+		a.pendingIO--
+	}
+}
+
+func (a *sessionActor) idle() bool {
+	return a.phase != phaseLoading && a.phase != phaseCreating && a.cur == nil &&
+		len(a.queue) == 0 && len(a.incoming) == 0 && !a.storing && a.pendingIO == 0 && len(a.subs) == 0
+}
+
+func (a *sessionActor) stopIfDrained(ctx actor.Context) {
+	if !a.draining {
+		return
+	}
+	a.failStash(ErrShuttingDown)
+	for _, cmd := range a.incoming {
+		cmd.fail(ErrShuttingDown)
+	}
+	a.incoming = nil
+	if a.cur == nil && !a.storing && a.pendingIO == 0 {
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// stopping runs once as the actor stops: nothing it holds outlives it.
+func (a *sessionActor) stopping() {
+	if a.cur != nil && a.cur.cancel != nil {
+		a.cur.cancel()
+	}
+	a.failStash(ErrSessionClosed)
+	for _, cmd := range a.incoming {
+		cmd.fail(ErrSessionClosed)
+	}
+	for sub := range a.subs {
+		delete(a.subs, sub)
+		sub.Drop(ErrSessionClosed)
+	}
+}
+
+// modelError turns a model failure into the error sent to clients.
+func modelError(err error) *ErrorInfo {
+	code := llm.CodeOf(err)
+	switch {
+	case errors.Is(err, ErrShuttingDown) || errors.Is(err, context.Canceled):
+		return &ErrorInfo{Code: "server_shutdown", Message: "the server stopped while replying"}
+	case code == "":
+		return &ErrorInfo{Code: "model_error", Message: "the model failed to reply"}
+	}
+	msgs := map[string]string{
+		"rate_limited":          "the model provider is rate limiting requests; try again shortly",
+		"upstream_unavailable":  "the model provider is unavailable",
+		"upstream_timeout":      "the model provider took too long to answer",
+		"upstream_auth":         "the model provider rejected storyd's credentials",
+		"upstream_rejected":     "the model provider rejected the request",
+		"upstream_stream_cut":   "the model provider's stream broke off",
+		"upstream_bad_response": "the model provider sent a malformed answer",
+	}
+	msg, ok := msgs[code]
+	if !ok {
+		msg = "the model failed to reply"
+	}
+	return &ErrorInfo{Code: code, Message: msg}
+}
+
+// Title derives a session title from its first message: the first line,
+// cut at a word boundary to at most 60 characters.
+func Title(text string) string {
+	text = strings.TrimSpace(text)
+	if i := strings.IndexAny(text, "\r\n"); i >= 0 {
+		text = text[:i]
+	}
+	text = strings.Join(strings.Fields(text), " ")
+	const max = 60
+	if utf8.RuneCountInString(text) <= max {
+		if text == "" {
+			return "New story"
+		}
+		return text
+	}
+	runes := []rune(text)[:max]
+	cut := len(runes)
+	for i := len(runes) - 1; i > max/2; i-- {
+		if unicode.IsSpace(runes[i]) {
+			cut = i
+			break
+		}
+	}
+	return strings.TrimRightFunc(string(runes[:cut]), func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsPunct(r)
+	}) + "…"
+}

@@ -1,0 +1,404 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/storyd/storyd/llm"
+	"github.com/storyd/storyd/persistence"
+)
+
+// Store is what session actors need from the persistence layer.
+type Store interface {
+	EnsureUser(ctx context.Context, u persistence.User) (persistence.User, error)
+	GetProject(ctx context.Context, id string) (persistence.Project, error)
+	CreateProject(ctx context.Context, p persistence.Project) (persistence.Project, error)
+	GetSession(ctx context.Context, id string) (persistence.Session, error)
+	CreateSession(ctx context.Context, s persistence.Session) (persistence.Session, error)
+	AppendMessage(ctx context.Context, m persistence.Message) (persistence.Message, bool, error)
+	RecentMessages(ctx context.Context, sessionID string, limit int) ([]persistence.Message, error)
+	GetReply(ctx context.Context, sessionID, turnID string) (persistence.Message, error)
+}
+
+// ChatModel streams a chat reply, calling emit with each piece of text as it
+// arrives. It returns when the reply is complete, failed, or ctx ended.
+type ChatModel interface {
+	StreamChat(ctx context.Context, msgs []llm.Message, emit func(delta string) error) error
+}
+
+// Config holds the dependencies and tunables of Sessions. Zero tunables take
+// the defaults documented on each field.
+type Config struct {
+	Store  Store
+	Model  ChatModel
+	Logger *slog.Logger
+	// SystemPrompt opens every prompt; default llm.InterviewerPrompt.
+	SystemPrompt string
+	// IdleTimeout passivates a session actor that had no traffic, no
+	// subscriber and no reply in flight for this long; default 5m.
+	IdleTimeout time.Duration
+	// ContextTokens is the token budget of the context window: the most
+	// recent messages that fit it are sent to the model; default 12000.
+	ContextTokens int
+	// HistoryLimit caps how many recent messages are loaded on activation
+	// before the token budget trims them; default 200.
+	HistoryLimit int
+	// ReplayEvents is how many recent events a session keeps in memory for
+	// subscribers that catch up; default 4096.
+	ReplayEvents int
+	// StoreTimeout bounds each store call; default 10s.
+	StoreTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SystemPrompt == "" {
+		c.SystemPrompt = llm.InterviewerPrompt
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.ContextTokens <= 0 {
+		c.ContextTokens = 12000
+	}
+	if c.HistoryLimit <= 0 {
+		c.HistoryLimit = 200
+	}
+	if c.ReplayEvents <= 0 {
+		c.ReplayEvents = 4096
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 10 * time.Second
+	}
+}
+
+// Sessions is the entry point to the session actors. Callers address a
+// session by its id; Sessions routes the command to the session's actor,
+// activating it from the store when needed. Its methods are safe for
+// concurrent use.
+type Sessions struct {
+	cfg     Config
+	root    *actor.RootContext
+	manager *actor.PID
+	work    workers
+	// life is the context of all background work; abort cancels it.
+	life  context.Context
+	abort context.CancelFunc
+
+	closing  atomic.Bool
+	drained  chan struct{} // closed by the manager once draining left no session actor
+	stopOnce sync.Once
+}
+
+// NewSessions starts the session manager actor in system.
+func NewSessions(system *actor.ActorSystem, cfg Config) (*Sessions, error) {
+	if cfg.Store == nil || cfg.Model == nil {
+		return nil, errors.New("actors: new sessions: Store and Model are required")
+	}
+	cfg.setDefaults()
+	s := &Sessions{cfg: cfg, root: system.Root, drained: make(chan struct{})}
+	s.life, s.abort = context.WithCancel(context.Background())
+	// A session actor that panics is stopped, not restarted: it would lose
+	// its subscribers either way, and the next command reactivates it from
+	// the store.
+	props := actor.PropsFromProducer(func() actor.Actor { return newManager(s) },
+		actor.WithSupervisor(actor.NewOneForOneStrategy(0, time.Second, func(any) actor.Directive {
+			return actor.StopDirective
+		})))
+	pid, err := system.Root.SpawnNamed(props, "sessions-"+uuid.NewString())
+	if err != nil {
+		s.abort()
+		return nil, fmt.Errorf("actors: spawn session manager: %w", err)
+	}
+	s.manager = pid
+	return s, nil
+}
+
+// ChatRequest is a user message sent to a session.
+type ChatRequest struct {
+	UserID string
+	// Anonymous marks UserID as an anonymous identity (stored as such when
+	// the user is first seen).
+	Anonymous bool
+	// SessionID names the session; empty creates a new one. A session id that
+	// does not exist yet is created for the caller.
+	SessionID string
+	// ProjectID names the session's project; empty uses the session's own or,
+	// for a new session, creates a project.
+	ProjectID       string
+	Text            string
+	ClientMessageID string
+	// Subscriber, when set, receives the events of this message's reply and
+	// is dropped with a nil error after its done event.
+	Subscriber Subscriber
+}
+
+// ChatAccepted says a user message is stored and its reply is (or was) on
+// its way.
+type ChatAccepted struct {
+	SessionID       string
+	ProjectID       string
+	UserID          string
+	MessageID       string
+	ClientMessageID string
+	Seq             int64
+	// Duplicate is true when ClientMessageID matched a message already
+	// stored: nothing new was stored and the subscriber follows (or is
+	// replayed) the original reply.
+	Duplicate bool
+}
+
+// Chat stores req's message in its session and queues the reply. It returns
+// once the message is stored; the reply streams to req.Subscriber.
+func (s *Sessions) Chat(ctx context.Context, req ChatRequest) (ChatAccepted, error) {
+	if s.closing.Load() {
+		return ChatAccepted{}, ErrShuttingDown
+	}
+	if req.SessionID == "" {
+		req.SessionID = newID()
+	}
+	reply := make(chan chatResult, 1)
+	s.root.Send(s.manager, routed{sessionID: req.SessionID, msg: &sendChat{req: req, reply: reply}})
+	select {
+	case r := <-reply:
+		return r.accepted, r.err
+	case <-ctx.Done():
+		return ChatAccepted{}, fmt.Errorf("actors: chat in session %s: %w", req.SessionID, ctx.Err())
+	}
+}
+
+// Unsubscribe removes sub from the session's subscribers. It does not wait;
+// the actor calls sub.Drop(nil) if it still held the subscriber.
+func (s *Sessions) Unsubscribe(sessionID string, sub Subscriber) {
+	s.root.Send(s.manager, routed{sessionID: sessionID, msg: &unsubscribe{sub: sub}})
+}
+
+// Shutdown stops the sessions: it refuses new work, lets replies in flight
+// finish until ctx is nearly done, then cancels the remaining ones (they are
+// stored as partial), stops every actor and waits for background work.
+func (s *Sessions) Shutdown(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() {
+		s.closing.Store(true)
+		s.root.Send(s.manager, &drain{})
+		grace := ctx
+		if dl, ok := ctx.Deadline(); ok {
+			// Keep a fifth of the remaining time to store cancelled replies.
+			var cancel context.CancelFunc
+			grace, cancel = context.WithDeadline(ctx, dl.Add(-time.Until(dl)/5))
+			defer cancel()
+		}
+		select {
+		case <-s.drained:
+		case <-grace.Done():
+			s.root.Send(s.manager, &abortAll{})
+			select {
+			case <-s.drained:
+			case <-ctx.Done():
+				err = fmt.Errorf("actors: shutdown: %w", ctx.Err())
+			}
+		}
+		s.abort()
+		s.work.Close()
+		if stopErr := s.root.StopFuture(s.manager).Wait(); stopErr != nil && err == nil {
+			err = fmt.Errorf("actors: stop manager: %w", stopErr)
+		}
+	})
+	return err
+}
+
+// Live returns how many session actors are active (not passivated).
+func (s *Sessions) Live(ctx context.Context) (int, error) {
+	reply := make(chan int, 1)
+	s.root.Send(s.manager, countSessions{reply: reply})
+	select {
+	case n := <-reply:
+		return n, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// chatResult answers a sendChat.
+type chatResult struct {
+	accepted ChatAccepted
+	err      error
+}
+
+// failer is a command that can be answered with an error when no actor
+// will process it.
+type failer interface{ fail(err error) }
+
+// routed carries a command to the session actor of sessionID.
+type routed struct {
+	sessionID string
+	msg       any
+}
+
+// sendChat asks a session actor to take a user message.
+type sendChat struct {
+	req   ChatRequest
+	reply chan<- chatResult
+}
+
+func (c *sendChat) fail(err error) { c.reply <- chatResult{err: err} }
+
+// unsubscribe asks a session actor to forget a subscriber.
+type unsubscribe struct{ sub Subscriber }
+
+func (u *unsubscribe) fail(error) {}
+
+// drain tells the manager, and through it each session actor, to take no
+// new work and stop once the reply in flight is stored.
+type drain struct{}
+
+// abortAll tells every session actor to cancel its reply now and stop.
+type abortAll struct{}
+
+// countSessions asks the manager how many session actors are live.
+type countSessions struct{ reply chan<- int }
+
+// passivationRequest: a session actor has been idle and offers to stop.
+type passivationRequest struct{ sessionID string }
+
+// passivate: the manager holds new commands for the session; the actor
+// stops if it is still idle or declines.
+type passivate struct{}
+
+// passivationDeclined: the actor got work after asking to passivate.
+type passivationDeclined struct{ sessionID string }
+
+// manager owns the session actors of one Sessions.
+type manager struct {
+	s        *Sessions
+	children map[string]*child
+	byPID    map[string]string // child PID id → session id
+	draining bool
+}
+
+type child struct {
+	pid      *actor.PID
+	stopping bool  // passivation offered; commands are held
+	held     []any // commands received while stopping
+}
+
+func newManager(s *Sessions) *manager {
+	return &manager{s: s, children: map[string]*child{}, byPID: map[string]string{}}
+}
+
+// Receive implements actor.Actor.
+func (m *manager) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case routed:
+		m.route(ctx, msg)
+	case passivationRequest:
+		c, ok := m.children[msg.sessionID]
+		if !ok || c.stopping {
+			return
+		}
+		c.stopping = true
+		ctx.Send(c.pid, passivate{})
+	case passivationDeclined:
+		if c, ok := m.children[msg.sessionID]; ok && c.stopping {
+			c.stopping = false
+			for _, h := range c.held {
+				ctx.Send(c.pid, h)
+			}
+			c.held = nil
+		}
+	case *actor.Terminated:
+		id, ok := m.byPID[msg.Who.Id]
+		if !ok {
+			return
+		}
+		delete(m.byPID, msg.Who.Id)
+		c := m.children[id]
+		delete(m.children, id)
+		if len(c.held) > 0 {
+			if m.draining {
+				failAll(c.held, ErrShuttingDown)
+			} else {
+				nc := m.spawn(ctx, id)
+				for _, h := range c.held {
+					ctx.Send(nc.pid, h)
+				}
+			}
+		}
+		m.checkDrained()
+	case *drain:
+		m.draining = true
+		for _, c := range m.children {
+			ctx.Send(c.pid, msg)
+		}
+		m.checkDrained()
+	case *abortAll:
+		for _, c := range m.children {
+			ctx.Send(c.pid, msg)
+		}
+	case countSessions:
+		msg.reply <- len(m.children)
+	}
+}
+
+func (m *manager) route(ctx actor.Context, msg routed) {
+	c, ok := m.children[msg.sessionID]
+	if !ok {
+		if m.draining {
+			failAll([]any{msg.msg}, ErrShuttingDown)
+			return
+		}
+		if _, isUnsub := msg.msg.(*unsubscribe); isUnsub {
+			return // nothing to unsubscribe from
+		}
+		c = m.spawn(ctx, msg.sessionID)
+	}
+	if c.stopping {
+		c.held = append(c.held, msg.msg)
+		return
+	}
+	ctx.Send(c.pid, msg.msg)
+}
+
+func (m *manager) spawn(ctx actor.Context, sessionID string) *child {
+	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newSessionActor(m.s, sessionID) }))
+	c := &child{pid: pid}
+	m.children[sessionID] = c
+	m.byPID[pid.Id] = sessionID
+	return c
+}
+
+func (m *manager) checkDrained() {
+	if m.draining && len(m.children) == 0 {
+		select {
+		case <-m.s.drained:
+		default:
+			close(m.s.drained)
+		}
+	}
+}
+
+func failAll(msgs []any, err error) {
+	for _, msg := range msgs {
+		if f, ok := msg.(failer); ok {
+			f.fail(err)
+		}
+	}
+}

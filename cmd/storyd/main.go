@@ -1,0 +1,286 @@
+// Command storyd is the realtime session server of Stories We Tell.
+//
+//	storyd [serve]   start the server (applies pending migrations first)
+//	storyd migrate   apply pending migrations and exit
+//
+// Configuration comes from the environment and ./.env; see README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/joho/godotenv"
+
+	"github.com/storyd/storyd/actors"
+	"github.com/storyd/storyd/llm"
+	"github.com/storyd/storyd/persistence"
+	"github.com/storyd/storyd/transport"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	environ, err := environment(".env")
+	if err == nil {
+		err = run(ctx, os.Args[1:], environ, os.Stdout, os.Stderr)
+	}
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "storyd:", err)
+		if isConfigError(err) || errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// environment is the process environment plus the variables of the .env
+// file at path that the environment does not set.
+func environment(path string) ([]string, error) {
+	environ := os.Environ()
+	dotenv, err := readDotEnv(path)
+	if err != nil {
+		return nil, &configError{fmt.Sprintf("read %s: %v", path, err)}
+	}
+	for k, v := range dotenv {
+		if _, set := os.LookupEnv(k); !set {
+			environ = append(environ, k+"="+v)
+		}
+	}
+	return environ, nil
+}
+
+func godotenvRead(path string) (map[string]string, error) { return godotenv.Read(path) }
+
+var errUsage = errors.New("usage: storyd [serve [-addr host:port] [-no-migrate] | migrate | help]")
+
+// run is storyd's whole life: it reads the configuration, builds each
+// dependency in order, serves until ctx ends, then shuts down.
+func run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	getenv := func(k string) string { return env[k] }
+
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve", "migrate":
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, errUsage.Error())
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
+	}
+	fs := flag.NewFlagSet("storyd "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "", "listen address (overrides STORYD_ADDR)")
+	noMigrate := fs.Bool("no-migrate", false, "do not apply pending migrations at start (overrides STORYD_AUTO_MIGRATE)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+	}
+	cfg, err := loadConfig(getenv, environ)
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		cfg.Addr = *addr
+	}
+	if *noMigrate {
+		cfg.AutoMigrate = false
+	}
+	logger := newLogger(cfg, stderr)
+
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Close() }()
+
+	if cmd == "migrate" {
+		n, err := store.Migrate(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate %s store: %w", store.Kind(), err)
+		}
+		fmt.Fprintf(stdout, "storyd: %s store migrated (%d applied)\n", store.Kind(), n)
+		return nil
+	}
+	return serve(ctx, cfg, store, logger, stdout)
+}
+
+// store is everything storyd needs from either store.
+type store interface {
+	actors.Store
+	transport.Store
+	Migrate(ctx context.Context) (int, error)
+	PendingMigrations(ctx context.Context) (int, error)
+	Close() error
+}
+
+func openStore(ctx context.Context, cfg config) (store, error) {
+	if cfg.DatabaseURL != "" {
+		pg, err := persistence.OpenPostgres(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		return pg, nil
+	}
+	lite, err := persistence.OpenSQLite(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite store in %s: %w", cfg.DataDir, err)
+	}
+	return lite, nil
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// chatModel picks the chat provider: an OpenAI-compatible server when a key
+// or a base URL is configured, the offline interviewer otherwise.
+func chatModel(cfg config) (actors.ChatModel, string, error) {
+	if cfg.OpenAIAPIKey == "" && cfg.OpenAIBaseURL == "" {
+		return llm.NewOffline(llm.OfflineConfig{TokenDelay: cfg.OfflineDelay}), "offline", nil
+	}
+	m, err := llm.NewOpenAI(llm.OpenAIConfig{
+		BaseURL: cfg.OpenAIBaseURL,
+		APIKey:  cfg.OpenAIAPIKey,
+		Model:   cfg.ChatModel,
+		Timeout: cfg.LLMTimeout,
+	})
+	if err != nil {
+		return nil, "", &configError{err.Error()}
+	}
+	return m, m.Name(), nil
+}
+
+func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdout io.Writer) error {
+	if cfg.AutoMigrate {
+		n, err := st.Migrate(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate %s store: %w", st.Kind(), err)
+		}
+		if n > 0 {
+			logger.Info("migrations applied", "store", st.Kind(), "count", n)
+		}
+	} else {
+		n, err := st.PendingMigrations(ctx)
+		if err != nil {
+			return fmt.Errorf("check migrations: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%d migrations are pending and auto-migration is off: run `storyd migrate`", n)
+		}
+	}
+	model, provider, err := chatModel(cfg)
+	if err != nil {
+		return err
+	}
+
+	actorLog := slog.New(logger.Handler()).With("component", "actor")
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(levelFloor{actorLog.Handler(), slog.LevelWarn})
+	}))
+	defer system.Shutdown()
+	sessions, err := actors.NewSessions(system, actors.Config{
+		Store:         st,
+		Model:         model,
+		Logger:        logger,
+		IdleTimeout:   cfg.IdleTimeout,
+		ContextTokens: cfg.ContextTokens,
+	})
+	if err != nil {
+		return err
+	}
+	api := transport.NewServer(transport.Config{
+		Sessions:     sessions,
+		Store:        st,
+		Logger:       logger,
+		Provider:     provider,
+		MaxTextBytes: cfg.MaxTextBytes,
+	})
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = sessions.Shutdown(context.Background())
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	fmt.Fprintf(stdout, "storyd listening on http://%s (store: %s, chat model: %s)\n", ln.Addr(), st.Kind(), provider)
+	if provider == "offline" {
+		fmt.Fprintln(stdout, "storyd: no OPENAI_API_KEY or OPENAI_BASE_URL set: replies come from the built-in offline interviewer")
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", cfg.ShutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(sctx) }()
+	if serr := sessions.Shutdown(sctx); serr != nil {
+		logger.Warn("sessions shutdown", "err", serr)
+	}
+	api.Close()
+	if herr := <-httpDone; herr != nil {
+		logger.Warn("http shutdown", "err", herr)
+		_ = srv.Close()
+	}
+	if err == nil {
+		<-serveErr // http.ErrServerClosed
+	}
+	logger.Info("stopped")
+	return err
+}
+
+// levelFloor drops records below min; protoactor logs every actor start at
+// info level, which is noise for storyd's operators.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelFloor) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(name), h.min}
+}

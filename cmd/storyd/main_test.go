@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/storyd/storyd/llm/llmtest"
+	"github.com/storyd/storyd/persistence/pgtest"
+)
+
+// syncBuffer is an io.Writer safe for run's output and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listening = regexp.MustCompile(`listening on (http://\S+)`)
+
+// server is one storyd started through run, as main would.
+type server struct {
+	url    string
+	stop   context.CancelFunc
+	done   chan error
+	stdout *syncBuffer
+}
+
+func start(t *testing.T, environ ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{stop: cancel, done: make(chan error, 1), stdout: &syncBuffer{}}
+	env := append([]string{"STORYD_ADDR=127.0.0.1:0", "STORYD_OFFLINE_TOKEN_DELAY=0s", "STORYD_LOG_LEVEL=warn"}, environ...)
+	var stderr syncBuffer
+	go func() { s.done <- run(ctx, []string{"serve"}, env, s.stdout, &stderr) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(s.stdout.String()); m != nil {
+			s.url = m[1]
+			break
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("storyd exited: %v\nstderr: %s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("storyd did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Cleanup(func() { s.shutdown(t) })
+	return s
+}
+
+func (s *server) shutdown(t *testing.T) {
+	t.Helper()
+	if s.stop == nil {
+		return
+	}
+	s.stop()
+	s.stop = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("storyd exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("storyd did not stop")
+	}
+}
+
+// chat posts a message the way the README's curl does and returns the
+// streamed text and the metadata.
+func (s *server) chat(t *testing.T, body string) (string, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(s.url+"/api/v1/chat", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("chat: %d %s", resp.StatusCode, b)
+	}
+	var text strings.Builder
+	var meta map[string]any
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatal(err)
+		}
+		switch ev["type"] {
+		case "text":
+			text.WriteString(ev["content"].(string))
+		case "metadata":
+			meta = ev["metadata"].(map[string]any)
+		case "error":
+			t.Fatalf("error event %v", ev)
+		case "done":
+			return text.String(), meta
+		}
+	}
+	t.Fatalf("stream ended without done: %v", sc.Err())
+	return "", nil
+}
+
+func (s *server) messages(t *testing.T, userID, sessionID string) []map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.url+"/api/v1/sessions/"+sessionID+"/messages", nil)
+	req.Header.Set("X-User-ID", userID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var msgs []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil {
+		t.Fatalf("messages: %d %v", resp.StatusCode, err)
+	}
+	return msgs
+}
+
+// TestMessagesSurviveRestart is the README's first run: chat, stop, start
+// again on the same store, and the history is there.
+func TestMessagesSurviveRestart(t *testing.T) {
+	stores := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "STORYD_DATA_DIR=" + t.TempDir() },
+		"postgres": func(t *testing.T) string { return "DATABASE_URL=" + pgtest.NewDatabase(t) },
+	}
+	for name, storeEnv := range stores {
+		t.Run(name, func(t *testing.T) {
+			env := storeEnv(t)
+			s := start(t, env)
+			reply, meta := s.chat(t, `{"text":"A film about my grandmother"}`)
+			if reply == "" {
+				t.Fatal("empty reply")
+			}
+			userID, sessionID := meta["user_id"].(string), meta["session_id"].(string)
+			s.shutdown(t)
+
+			s = start(t, env)
+			msgs := s.messages(t, userID, sessionID)
+			if len(msgs) != 2 || msgs[0]["content"] != "A film about my grandmother" || msgs[1]["content"] != reply {
+				t.Fatalf("after restart: %v", msgs)
+			}
+			// The conversation goes on where it was.
+			body, _ := json.Marshal(map[string]string{"text": "Her name is Ada.", "session_id": sessionID, "user_id": userID})
+			s.chat(t, string(body))
+			if msgs := s.messages(t, userID, sessionID); len(msgs) != 4 {
+				t.Fatalf("%d messages after a second turn", len(msgs))
+			}
+		})
+	}
+}
+
+// TestOpenAICompatibleProvider points storyd at a server that speaks the
+// OpenAI wire format and checks the tokens and the prompt that crossed it.
+func TestOpenAICompatibleProvider(t *testing.T) {
+	fake := llmtest.NewServer(t)
+	fake.Enqueue(llmtest.Response{Tokens: []string{"Tell ", "me ", "about ", "her."}})
+	s := start(t, "STORYD_DATA_DIR="+t.TempDir(), "OPENAI_BASE_URL="+fake.URL(), "OPENAI_API_KEY=sk-test", "CHAT_MODEL=test-model")
+	reply, _ := s.chat(t, `{"text":"A film about my grandmother"}`)
+	if reply != "Tell me about her." {
+		t.Fatalf("reply %q", reply)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d upstream requests", len(reqs))
+	}
+	if got := reqs[0].Model; got != "test-model" {
+		t.Fatalf("model %v", got)
+	}
+	if !strings.Contains(s.stdout.String(), "test-model") {
+		t.Fatalf("startup line does not name the model: %s", s.stdout.String())
+	}
+}
+
+func TestInvalidConfigurationIsOneClearLine(t *testing.T) {
+	cases := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"bad address", []string{"STORYD_ADDR=nope"}, "STORYD_ADDR"},
+		{"bad database url", []string{"DATABASE_URL=mysql://x"}, "DATABASE_URL"},
+		{"unknown setting", []string{"STORYD_ADR=127.0.0.1:1"}, "STORYD_ADR"},
+		{"bad duration", []string{"STORYD_IDLE_TIMEOUT=soon"}, "STORYD_IDLE_TIMEOUT"},
+		{"bad bool", []string{"STORYD_AUTO_MIGRATE=maybe"}, "STORYD_AUTO_MIGRATE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), []string{"serve"}, tc.env, &out, &errOut)
+			if err == nil || !isConfigError(err) {
+				t.Fatalf("err = %v, want a configuration error", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q should name %s on one line", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate"}, []string{"STORYD_DATA_DIR=" + dir}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "migrated") {
+		t.Fatalf("output %q", out.String())
+	}
+	// Serving without auto-migration works on a migrated store.
+	s := start(t, "STORYD_DATA_DIR="+dir, "STORYD_AUTO_MIGRATE=false")
+	if reply, _ := s.chat(t, `{"text":"hello"}`); reply == "" {
+		t.Fatal("empty reply")
+	}
+}
+
+func TestServeRefusesPendingMigrationsWhenAutoMigrateIsOff(t *testing.T) {
+	err := run(context.Background(), []string{"serve", "-no-migrate"},
+		[]string{"STORYD_ADDR=127.0.0.1:0", "STORYD_DATA_DIR=" + t.TempDir()}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "storyd migrate") {
+		t.Fatalf("err = %v", err)
+	}
+}

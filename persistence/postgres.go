@@ -1,0 +1,698 @@
+package persistence
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/storyd/storyd/migrations"
+)
+
+// Postgres is the production store: PostgreSQL (Supabase included) through
+// a pgx connection pool. It is safe for concurrent use. Its method set is the
+// same as SQLite's.
+type Postgres struct {
+	pool *pgxpool.Pool
+	cfg  config
+}
+
+// OpenPostgres connects to the database at url (a postgres:// URL or a
+// keyword/value string; pool settings such as pool_max_conns go in it) and
+// pings it. Errors never contain the password. It does not migrate; call
+// Migrate.
+func OpenPostgres(ctx context.Context, url string, opts ...Option) (*Postgres, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parser's message quotes the URL, redacted only on a best-effort
+		// basis when the URL is malformed: say nothing about it.
+		return nil, errors.New("persistence: open postgres: cannot parse the database URL")
+	}
+	password := pcfg.ConnConfig.Password
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, redact(fmt.Errorf("persistence: open postgres: %w", err), password)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, redact(fmt.Errorf("persistence: open postgres: %w", err), password)
+	}
+	return &Postgres{pool: pool, cfg: newConfig(opts)}, nil
+}
+
+// redact returns err, or when its text contains password, an error with the
+// same text but the password masked (and no chain to the original).
+func redact(err error, password string) error {
+	if password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), password, "xxxxx"))
+}
+
+// Kind returns "postgres".
+func (s *Postgres) Kind() string { return "postgres" }
+
+// Ping checks that the database answers.
+func (s *Postgres) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("persistence: ping postgres: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned. It
+// always returns nil; the error is there to match SQLite and io.Closer.
+func (s *Postgres) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// migrator returns a goose provider over the pool and the database/sql
+// handle to close after use (closing it leaves the pool open).
+func (s *Postgres) migrator(locked bool) (*goose.Provider, func() error, error) {
+	db := stdlib.OpenDBFromPool(s.pool)
+	var opts []goose.ProviderOption
+	if locked {
+		// A session advisory lock makes nodes that start together apply each
+		// migration once.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, nil, errors.Join(err, db.Close())
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := newMigrator(goose.DialectPostgres, db, migrations.Postgres(), opts...)
+	if err != nil {
+		return nil, nil, errors.Join(err, db.Close())
+	}
+	return p, db.Close, nil
+}
+
+// Migrate applies every pending migration of migrations.Postgres under a
+// session advisory lock, and returns how many it applied (0 when the schema
+// is current).
+func (s *Postgres) Migrate(ctx context.Context) (applied int, err error) {
+	p, closeDB, err := s.migrator(true)
+	if err != nil {
+		return 0, fmt.Errorf("persistence: migrate postgres: %w", err)
+	}
+	defer func() { err = errors.Join(err, closeDB()) }()
+	n, err := migrateUp(ctx, p)
+	if err != nil {
+		return n, fmt.Errorf("persistence: migrate postgres: %w", err)
+	}
+	return n, nil
+}
+
+// PendingMigrations returns how many migrations Migrate would apply.
+func (s *Postgres) PendingMigrations(ctx context.Context) (pending int, err error) {
+	p, closeDB, err := s.migrator(false)
+	if err != nil {
+		return 0, fmt.Errorf("persistence: pending migrations postgres: %w", err)
+	}
+	defer func() { err = errors.Join(err, closeDB()) }()
+	n, err := countPending(ctx, p)
+	if err != nil {
+		return 0, fmt.Errorf("persistence: pending migrations postgres: %w", err)
+	}
+	return n, nil
+}
+
+// pgErr maps PostgreSQL errors to the package's sentinels. The constraint or
+// message is kept for the log, but not the driver's type.
+func pgErr(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		detail := pe.ConstraintName
+		if detail == "" {
+			detail = pe.Message
+		}
+		switch pe.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%w: %s", ErrConflict, detail)
+		case "23503": // foreign_key_violation
+			return fmt.Errorf("%w: %s", ErrNotFound, detail)
+		case "23514", "23502", "22P02", "22P05", "22021", "22001", "22003": // check, not null, bad input
+			return fmt.Errorf("%w: %s", ErrInvalid, detail)
+		}
+	}
+	return err
+}
+
+func isPGUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// pgNull stores "" as NULL.
+func pgNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+const pgUserCols = `id::text, email, display_name, avatar_url, is_anonymous, COALESCE(migrated_to::text, ''), created_at, updated_at`
+
+func scanPGUser(row pgx.Row) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Email, &u.DisplayName, &u.AvatarURL, &u.IsAnonymous, &u.MigratedTo, &u.CreatedAt, &u.UpdatedAt)
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	return u, err
+}
+
+// EnsureUser inserts in unless a user with its ID exists, and returns the
+// stored row; it never changes an existing user. The ID must be a UUID
+// (ErrInvalid otherwise); zero timestamps are set to now.
+func (s *Postgres) EnsureUser(ctx context.Context, in User) (User, error) {
+	u, err := prepareUser(in, s.cfg.timestamp())
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: ensure user %s: %w", in.ID, err)
+	}
+	stored, err := scanPGUser(s.pool.QueryRow(ctx, `INSERT INTO users
+		(id, email, display_name, avatar_url, is_anonymous, migrated_to, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (id) DO NOTHING
+		RETURNING `+pgUserCols,
+		u.ID, u.Email, u.DisplayName, u.AvatarURL, u.IsAnonymous, pgNull(u.MigratedTo), u.CreatedAt, u.UpdatedAt))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The user existed, or a concurrent insert of it committed while
+		// this one waited. A new statement sees it either way.
+		stored, err = scanPGUser(s.pool.QueryRow(ctx, `SELECT `+pgUserCols+` FROM users WHERE id = $1`, u.ID))
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: ensure user %s: %w", u.ID, pgErr(err))
+	}
+	return stored, nil
+}
+
+// GetUser returns the user with the given id, or ErrNotFound.
+func (s *Postgres) GetUser(ctx context.Context, id string) (User, error) {
+	cid, ok := canonicalID(id)
+	if !ok {
+		return User{}, fmt.Errorf("persistence: get user %q: %w", id, ErrNotFound)
+	}
+	u, err := scanPGUser(s.pool.QueryRow(ctx, `SELECT `+pgUserCols+` FROM users WHERE id = $1`, cid))
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: get user %s: %w", cid, pgErr(err))
+	}
+	return u, nil
+}
+
+const pgProjectCols = `id::text, user_id::text, title, created_at, updated_at`
+
+func scanPGProject(row pgx.Row) (Project, error) {
+	var p Project
+	err := row.Scan(&p.ID, &p.UserID, &p.Title, &p.CreatedAt, &p.UpdatedAt)
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, err
+}
+
+// CreateProject stores a new project and returns it. An empty ID is
+// generated; zero timestamps are set to now. It returns ErrConflict when the
+// ID is taken and ErrNotFound when the user does not exist.
+func (s *Postgres) CreateProject(ctx context.Context, in Project) (Project, error) {
+	p, err := prepareProject(in, s.cfg.timestamp())
+	if err != nil {
+		return Project{}, fmt.Errorf("persistence: create project %s: %w", in.ID, err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO projects (id, user_id, title, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5)`, p.ID, p.UserID, p.Title, p.CreatedAt, p.UpdatedAt); err != nil {
+		return Project{}, fmt.Errorf("persistence: create project %s: %w", p.ID, pgErr(err))
+	}
+	return p, nil
+}
+
+// GetProject returns the project with the given id, or ErrNotFound.
+func (s *Postgres) GetProject(ctx context.Context, id string) (Project, error) {
+	cid, ok := canonicalID(id)
+	if !ok {
+		return Project{}, fmt.Errorf("persistence: get project %q: %w", id, ErrNotFound)
+	}
+	p, err := scanPGProject(s.pool.QueryRow(ctx, `SELECT `+pgProjectCols+` FROM projects WHERE id = $1`, cid))
+	if err != nil {
+		return Project{}, fmt.Errorf("persistence: get project %s: %w", cid, pgErr(err))
+	}
+	return p, nil
+}
+
+const pgSessionCols = `id::text, user_id::text, project_id::text, title, is_active, message_count, last_message_at,
+	last_seq, created_at, updated_at`
+
+func scanPGSession(row pgx.Row) (Session, error) {
+	var x Session
+	err := row.Scan(&x.ID, &x.UserID, &x.ProjectID, &x.Title, &x.IsActive, &x.MessageCount, &x.LastMessageAt,
+		&x.LastSeq, &x.CreatedAt, &x.UpdatedAt)
+	x.LastMessageAt = utcPtr(x.LastMessageAt)
+	x.CreatedAt, x.UpdatedAt = x.CreatedAt.UTC(), x.UpdatedAt.UTC()
+	return x, err
+}
+
+// CreateSession stores a new, active session with no messages and returns
+// it. An empty ID is generated; zero timestamps are set to now. The project
+// must exist and belong to the session's user (ErrNotFound otherwise); a
+// taken ID is ErrConflict.
+func (s *Postgres) CreateSession(ctx context.Context, in Session) (Session, error) {
+	sess, err := prepareSession(in, s.cfg.timestamp())
+	if err != nil {
+		return Session{}, fmt.Errorf("persistence: create session %s: %w", in.ID, err)
+	}
+	// Inserting through a SELECT of the project checks its owner in the
+	// same statement; no row inserted means no such project of this user.
+	tag, err := s.pool.Exec(ctx, `INSERT INTO chat_sessions
+		(id, user_id, project_id, title, is_active, message_count, last_message_at, last_seq, created_at, updated_at)
+		SELECT $1::uuid, p.user_id, p.id, $4::text, true, 0, NULL, 0, $5::timestamptz, $6::timestamptz
+		FROM projects p WHERE p.id = $3 AND p.user_id = $2`,
+		sess.ID, sess.UserID, sess.ProjectID, sess.Title, sess.CreatedAt, sess.UpdatedAt)
+	if err != nil {
+		return Session{}, fmt.Errorf("persistence: create session %s: %w", sess.ID, pgErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return Session{}, fmt.Errorf("persistence: create session %s: %w: project %s of user %s",
+			sess.ID, ErrNotFound, sess.ProjectID, sess.UserID)
+	}
+	return sess, nil
+}
+
+// GetSession returns the session with the given id, active or not, or
+// ErrNotFound.
+func (s *Postgres) GetSession(ctx context.Context, id string) (Session, error) {
+	cid, ok := canonicalID(id)
+	if !ok {
+		return Session{}, fmt.Errorf("persistence: get session %q: %w", id, ErrNotFound)
+	}
+	x, err := scanPGSession(s.pool.QueryRow(ctx, `SELECT `+pgSessionCols+` FROM chat_sessions WHERE id = $1`, cid))
+	if err != nil {
+		return Session{}, fmt.Errorf("persistence: get session %s: %w", cid, pgErr(err))
+	}
+	return x, nil
+}
+
+// ListSessions returns the active sessions of a user, most recently updated
+// (a new message updates a session) first.
+func (s *Postgres) ListSessions(ctx context.Context, userID string) ([]Session, error) {
+	cid, ok := canonicalID(userID)
+	if !ok {
+		return []Session{}, nil
+	}
+	out, err := pgCollect(ctx, s.pool, scanPGSession, `SELECT `+pgSessionCols+` FROM chat_sessions
+		WHERE user_id = $1 AND is_active
+		ORDER BY updated_at DESC, created_at DESC, id DESC`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// DeactivateSession marks a session inactive (the seed's delete): it leaves
+// ListSessions but keeps its messages. Deactivating an inactive session is a
+// no-op; an unknown one is ErrNotFound.
+func (s *Postgres) DeactivateSession(ctx context.Context, id string) error {
+	cid, ok := canonicalID(id)
+	if !ok {
+		return fmt.Errorf("persistence: deactivate session %q: %w", id, ErrNotFound)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE chat_sessions SET is_active = false, updated_at = $1 WHERE id = $2`,
+		s.cfg.timestamp(), cid)
+	if err != nil {
+		return fmt.Errorf("persistence: deactivate session %s: %w", cid, pgErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("persistence: deactivate session %s: %w", cid, ErrNotFound)
+	}
+	return nil
+}
+
+const pgMessageCols = `id::text, session_id::text, seq, end_seq, COALESCE(turn_id::text, ''), role, content,
+	metadata, status, COALESCE(client_message_id, ''), created_at, updated_at`
+
+func scanPGMessage(row pgx.Row) (Message, error) {
+	var m Message
+	var meta []byte
+	err := row.Scan(&m.ID, &m.SessionID, &m.Seq, &m.EndSeq, &m.TurnID, &m.Role, &m.Content, &meta, &m.Status,
+		&m.ClientMessageID, &m.CreatedAt, &m.UpdatedAt)
+	m.Metadata = metadataOut(meta)
+	m.CreatedAt, m.UpdatedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC()
+	return m, err
+}
+
+// pgCollect runs a query and scans every row with scan; an empty result is
+// an empty, non-nil slice.
+func pgCollect[T any](ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, pgErr(err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, pgErr(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, pgErr(err)
+	}
+	return out, nil
+}
+
+// AppendMessage stores a message and updates its session in one
+// transaction: message_count+1, last_message_at = the message's CreatedAt,
+// last_seq = max(last_seq, EndSeq), updated_at = now, and an untitled
+// session takes its title from its first user message (DeriveTitle).
+//
+// The caller assigns Seq (≥ 1) and EndSeq (0 means Seq); an empty ID is
+// generated, an empty Status is StatusComplete, a user message with no
+// TurnID is its own turn, and zero timestamps are set to now.
+//
+// When ClientMessageID is set and the session already holds a message with
+// it, AppendMessage changes nothing and returns that message with created
+// false; identical retries racing each other store exactly one row and all
+// see it. A seq the session already used is ErrConflict, an unknown session
+// ErrNotFound, an invalid message ErrInvalid.
+func (s *Postgres) AppendMessage(ctx context.Context, in Message) (stored Message, created bool, err error) {
+	now := s.cfg.timestamp()
+	m, meta, err := prepareMessage(in, now)
+	if err != nil {
+		return Message{}, false, fmt.Errorf("persistence: append message %s: %w", in.ID, err)
+	}
+	var existing *Message
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if m.ClientMessageID != "" {
+			got, err := s.messageByClientID(ctx, tx, m.SessionID, m.ClientMessageID)
+			if err == nil {
+				existing = &got
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO messages
+			(id, session_id, seq, end_seq, turn_id, role, content, metadata, status, client_message_id, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			m.ID, m.SessionID, m.Seq, m.EndSeq, pgNull(m.TurnID), m.Role, m.Content, meta, m.Status,
+			pgNull(m.ClientMessageID), m.CreatedAt, m.UpdatedAt); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE chat_sessions SET
+			message_count = message_count + 1,
+			last_message_at = $1,
+			last_seq = GREATEST(last_seq, $2),
+			title = CASE WHEN title = '' THEN $3 ELSE title END,
+			updated_at = $4
+			WHERE id = $5`,
+			m.CreatedAt, m.EndSeq, sessionTitleFrom(m), now, m.SessionID)
+		return err
+	})
+	if err != nil {
+		// An identical retry committed first: PostgreSQL made this insert
+		// wait for it and then fail. Report the winner's message.
+		if m.ClientMessageID != "" && isPGUnique(err) {
+			if got, rerr := s.messageByClientID(ctx, s.pool, m.SessionID, m.ClientMessageID); rerr == nil {
+				return got, false, nil
+			}
+		}
+		return Message{}, false, fmt.Errorf("persistence: append message %s: %w", m.ID, pgErr(err))
+	}
+	if existing != nil {
+		return *existing, false, nil
+	}
+	return m, true, nil
+}
+
+func (s *Postgres) messageByClientID(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, sessionID, clientID string) (Message, error) {
+	return scanPGMessage(q.QueryRow(ctx, `SELECT `+pgMessageCols+` FROM messages
+		WHERE session_id = $1 AND client_message_id = $2`, sessionID, clientID))
+}
+
+// RecentMessages returns the newest limit messages of a session in ascending
+// seq order: the context window a session actor loads. An unknown session
+// has no messages; limit must be at least 1.
+func (s *Postgres) RecentMessages(ctx context.Context, sessionID string, limit int) ([]Message, error) {
+	if err := checkPage(limit, 0); err != nil {
+		return nil, fmt.Errorf("persistence: recent messages of %s: %w", sessionID, err)
+	}
+	cid, ok := canonicalID(sessionID)
+	if !ok {
+		return []Message{}, nil
+	}
+	out, err := pgCollect(ctx, s.pool, scanPGMessage, `SELECT `+pgMessageCols+` FROM (
+			SELECT * FROM messages WHERE session_id = $1 ORDER BY seq DESC LIMIT $2
+		) recent ORDER BY seq`, cid, limit)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: recent messages of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// ListMessages returns a page of a session's messages in ascending seq
+// order. An unknown session has no messages; limit must be at least 1 and
+// offset not negative.
+func (s *Postgres) ListMessages(ctx context.Context, sessionID string, limit, offset int) ([]Message, error) {
+	if err := checkPage(limit, offset); err != nil {
+		return nil, fmt.Errorf("persistence: list messages of %s: %w", sessionID, err)
+	}
+	cid, ok := canonicalID(sessionID)
+	if !ok {
+		return []Message{}, nil
+	}
+	out, err := pgCollect(ctx, s.pool, scanPGMessage, `SELECT `+pgMessageCols+` FROM messages
+		WHERE session_id = $1 ORDER BY seq LIMIT $2 OFFSET $3`, cid, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list messages of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// GetReply returns the assistant message of a turn (the latest, should a
+// turn have several), or ErrNotFound.
+func (s *Postgres) GetReply(ctx context.Context, sessionID, turnID string) (Message, error) {
+	sid, ok1 := canonicalID(sessionID)
+	tid, ok2 := canonicalID(turnID)
+	if !ok1 || !ok2 {
+		return Message{}, fmt.Errorf("persistence: get reply to %q in %q: %w", turnID, sessionID, ErrNotFound)
+	}
+	m, err := scanPGMessage(s.pool.QueryRow(ctx, `SELECT `+pgMessageCols+` FROM messages
+		WHERE session_id = $1 AND turn_id = $2 AND role = 'assistant'
+		ORDER BY seq DESC LIMIT 1`, sid, tid))
+	if err != nil {
+		return Message{}, fmt.Errorf("persistence: get reply to %s in %s: %w", tid, sid, pgErr(err))
+	}
+	return m, nil
+}
+
+const pgDossierCols = `project_id::text, user_id::text, snapshot_json, version, created_at, updated_at`
+
+func scanPGDossier(row pgx.Row) (Dossier, error) {
+	var d Dossier
+	var snap []byte
+	err := row.Scan(&d.ProjectID, &d.UserID, &snap, &d.Version, &d.CreatedAt, &d.UpdatedAt)
+	d.Snapshot = snapshotOut(snap)
+	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+	return d, err
+}
+
+const pgVersionCols = `project_id::text, version, snapshot_json, source, seq_from, seq_to, created_at`
+
+func scanPGVersion(row pgx.Row) (DossierVersion, error) {
+	var v DossierVersion
+	var snap []byte
+	err := row.Scan(&v.ProjectID, &v.Version, &snap, &v.Source, &v.SeqFrom, &v.SeqTo, &v.CreatedAt)
+	v.Snapshot = snapshotOut(snap)
+	v.CreatedAt = v.CreatedAt.UTC()
+	return v, err
+}
+
+func pgInsertVersion(ctx context.Context, tx pgx.Tx, v DossierVersion) error {
+	_, err := tx.Exec(ctx, `INSERT INTO dossier_versions
+		(project_id, version, snapshot_json, source, seq_from, seq_to, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		v.ProjectID, v.Version, string(v.Snapshot), v.Source, v.SeqFrom, v.SeqTo, v.CreatedAt)
+	return err
+}
+
+// GetDossier returns the current dossier of a project, or ErrNotFound.
+func (s *Postgres) GetDossier(ctx context.Context, projectID string) (Dossier, error) {
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return Dossier{}, fmt.Errorf("persistence: get dossier %q: %w", projectID, ErrNotFound)
+	}
+	d, err := scanPGDossier(s.pool.QueryRow(ctx, `SELECT `+pgDossierCols+` FROM dossiers WHERE project_id = $1`, cid))
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: get dossier %s: %w", cid, pgErr(err))
+	}
+	return d, nil
+}
+
+// CreateDossier stores version 1 of a project's dossier together with its
+// dossier_versions row (source, seq range from src) in one transaction. The
+// project must exist and belong to the dossier's user (ErrNotFound
+// otherwise); an existing dossier is ErrConflict. A nil snapshot is the empty
+// object; zero timestamps are set to now.
+func (s *Postgres) CreateDossier(ctx context.Context, in Dossier, src DossierVersion) (Dossier, error) {
+	d, err := prepareDossier(in, s.cfg.timestamp())
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", in.ProjectID, err)
+	}
+	v, err := prepareVersion(src, d.ProjectID, 1, d.Snapshot, d.CreatedAt)
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", d.ProjectID, err)
+	}
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO dossiers (project_id, user_id, snapshot_json, version, created_at, updated_at)
+			SELECT p.id, p.user_id, $3::jsonb, 1, $4::timestamptz, $5::timestamptz FROM projects p WHERE p.id = $1 AND p.user_id = $2`,
+			d.ProjectID, d.UserID, string(d.Snapshot), d.CreatedAt, d.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: project %s of user %s", ErrNotFound, d.ProjectID, d.UserID)
+		}
+		return pgInsertVersion(ctx, tx, v)
+	})
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", d.ProjectID, pgErr(err))
+	}
+	return d, nil
+}
+
+// UpdateDossier replaces a dossier's snapshot if its version is still
+// expectedVersion (compare-and-set), writing version expectedVersion+1 and
+// its dossier_versions row (source, seq range from src) in one transaction.
+// A stale expectedVersion is ErrConflict, an unknown dossier ErrNotFound.
+func (s *Postgres) UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src DossierVersion) (Dossier, error) {
+	now := s.cfg.timestamp()
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return Dossier{}, fmt.Errorf("persistence: update dossier %q: %w", projectID, ErrNotFound)
+	}
+	if expectedVersion < 1 {
+		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w: expected version %d", cid, ErrInvalid, expectedVersion)
+	}
+	snap, err := storeObject("snapshot", snapshot)
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, err)
+	}
+	v, err := prepareVersion(src, cid, expectedVersion+1, json.RawMessage(snap), now)
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, err)
+	}
+	d := Dossier{ProjectID: cid, Snapshot: json.RawMessage(snap), Version: expectedVersion + 1, UpdatedAt: now}
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		// Under READ COMMITTED a concurrent writer of the same row makes this
+		// statement wait, then re-check the version against the new row: of
+		// two updates from the same version exactly one matches.
+		err := tx.QueryRow(ctx, `UPDATE dossiers SET snapshot_json = $1, version = version + 1, updated_at = $2
+			WHERE project_id = $3 AND version = $4
+			RETURNING user_id::text, created_at`,
+			snap, now, cid, expectedVersion).Scan(&d.UserID, &d.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var current int
+			switch err := tx.QueryRow(ctx, `SELECT version FROM dossiers WHERE project_id = $1`, cid).Scan(&current); {
+			case errors.Is(err, pgx.ErrNoRows):
+				return ErrNotFound
+			case err != nil:
+				return err
+			default:
+				return fmt.Errorf("%w: dossier is at version %d, not %d", ErrConflict, current, expectedVersion)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		d.CreatedAt = d.CreatedAt.UTC()
+		return pgInsertVersion(ctx, tx, v)
+	})
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, pgErr(err))
+	}
+	return d, nil
+}
+
+// ListDossierVersions returns every kept version of a project's dossier,
+// oldest first. An unknown project has none.
+func (s *Postgres) ListDossierVersions(ctx context.Context, projectID string) ([]DossierVersion, error) {
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return []DossierVersion{}, nil
+	}
+	out, err := pgCollect(ctx, s.pool, scanPGVersion, `SELECT `+pgVersionCols+` FROM dossier_versions
+		WHERE project_id = $1 ORDER BY version`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list dossier versions %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// GetDossierVersion returns one kept version of a project's dossier, or
+// ErrNotFound.
+func (s *Postgres) GetDossierVersion(ctx context.Context, projectID string, version int) (DossierVersion, error) {
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return DossierVersion{}, fmt.Errorf("persistence: get dossier %q version %d: %w", projectID, version, ErrNotFound)
+	}
+	v, err := scanPGVersion(s.pool.QueryRow(ctx, `SELECT `+pgVersionCols+` FROM dossier_versions
+		WHERE project_id = $1 AND version = $2`, cid, version))
+	if err != nil {
+		return DossierVersion{}, fmt.Errorf("persistence: get dossier %s version %d: %w", cid, version, pgErr(err))
+	}
+	return v, nil
+}
+
+// ListDossiers returns a user's dossiers, most recently updated first.
+func (s *Postgres) ListDossiers(ctx context.Context, userID string) ([]Dossier, error) {
+	cid, ok := canonicalID(userID)
+	if !ok {
+		return []Dossier{}, nil
+	}
+	out, err := pgCollect(ctx, s.pool, scanPGDossier, `SELECT `+pgDossierCols+` FROM dossiers
+		WHERE user_id = $1 ORDER BY updated_at DESC, project_id DESC`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list dossiers of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// DeleteDossier deletes a project's dossier and all its versions, or returns
+// ErrNotFound.
+func (s *Postgres) DeleteDossier(ctx context.Context, projectID string) error {
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return fmt.Errorf("persistence: delete dossier %q: %w", projectID, ErrNotFound)
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM dossiers WHERE project_id = $1`, cid)
+	if err != nil {
+		return fmt.Errorf("persistence: delete dossier %s: %w", cid, pgErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("persistence: delete dossier %s: %w", cid, ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package persistence
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Message roles.
+const (
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleSystem    = "system"
+)
+
+// Message statuses. A user message is always StatusComplete; an assistant
+// message records how its generation ended.
+const (
+	StatusComplete  = "complete"
+	StatusPartial   = "partial"
+	StatusCancelled = "cancelled"
+	StatusFailed    = "failed"
+)
+
+// User is a person known to storyd: anonymous (an id minted by or accepted
+// from a client) or registered (a JWT subject).
+type User struct {
+	ID          string
+	Email       string
+	DisplayName string
+	AvatarURL   string
+	IsAnonymous bool
+	// MigratedTo is the registered user an anonymous user's data moved to;
+	// empty unless it moved. A migrated anonymous id is dead.
+	MigratedTo string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Project groups the sessions of one story and owns its dossier.
+type Project struct {
+	ID        string
+	UserID    string
+	Title     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Session is one chat conversation. LastSeq is the highest event sequence
+// number any stored message of the session occupies (0 when it has none);
+// a session actor resumes numbering after it.
+type Session struct {
+	ID            string
+	UserID        string
+	ProjectID     string
+	Title         string
+	IsActive      bool
+	MessageCount  int
+	LastMessageAt *time.Time
+	LastSeq       int64
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Message is one stored chat message. Seq is the session event sequence
+// number of the message's first event and EndSeq of its last (equal for a
+// user message); both increase monotonically within a session. TurnID is the
+// ID of the user message a turn started with: a user message carries its own
+// ID, its assistant reply carries the same value. ClientMessageID is unique
+// per session when non-empty, which makes retries idempotent.
+type Message struct {
+	ID              string
+	SessionID       string
+	Seq             int64
+	EndSeq          int64
+	TurnID          string
+	Role            string
+	Content         string
+	Metadata        json.RawMessage // a JSON object, or nil
+	Status          string
+	ClientMessageID string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Dossier is the current story dossier of a project.
+type Dossier struct {
+	ProjectID string
+	UserID    string
+	Snapshot  json.RawMessage
+	Version   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Dossier version sources.
+const (
+	SourceExtraction = "extraction"
+	SourceUser       = "user"
+)
+
+// DossierVersion is one kept version of a dossier.
+type DossierVersion struct {
+	ProjectID string
+	Version   int
+	Snapshot  json.RawMessage
+	Source    string
+	SeqFrom   int64
+	SeqTo     int64
+	CreatedAt time.Time
+}

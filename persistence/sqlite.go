@@ -1,0 +1,826 @@
+package persistence
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/storyd/storyd/migrations"
+)
+
+// SQLiteFile is the name of the database file OpenSQLite keeps in its data
+// directory.
+const SQLiteFile = "storyd.db"
+
+// sqliteTimeLayout is how the SQLite store keeps timestamps: fixed-width UTC
+// text with microseconds, which sorts chronologically as text and round-trips
+// exactly.
+const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// SQLite is the embedded store: one database file under a data directory,
+// opened through modernc.org/sqlite (pure Go, no cgo). It is safe for
+// concurrent use; see the package documentation for how it serialises
+// writes. Its method set is the same as Postgres's.
+type SQLite struct {
+	w    *sql.DB // exactly one connection: every write and every transaction
+	r    *sql.DB // read-only connections for single-statement reads
+	path string
+	cfg  config
+}
+
+// OpenSQLite opens (creating if needed) dataDir/storyd.db. dataDir is
+// created with mode 0700 and the database file with mode 0600. The database
+// runs in WAL mode with synchronous=NORMAL, foreign keys on and a busy
+// timeout. It does not migrate; call Migrate.
+func OpenSQLite(ctx context.Context, dataDir string, opts ...Option) (*SQLite, error) {
+	if dataDir == "" {
+		return nil, fmt.Errorf("persistence: open sqlite: %w: data directory is required", ErrInvalid)
+	}
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: open sqlite %s: %w", dataDir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("persistence: open sqlite %s: %w", dataDir, err)
+	}
+	path := filepath.Join(dir, SQLiteFile)
+	// Create the file ourselves so that it gets mode 0600; SQLite gives its
+	// -wal and -shm files the database file's permissions.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: open sqlite %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("persistence: open sqlite %s: %w", path, err)
+	}
+
+	cfg := newConfig(opts)
+	s := &SQLite{path: path, cfg: cfg}
+	// The writer sets the persistent WAL mode before any reader opens.
+	s.w, err = sql.Open("sqlite", sqliteDSN(path,
+		"_pragma=busy_timeout(10000)",
+		"_pragma=foreign_keys(1)",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(NORMAL)",
+		"_txlock=immediate",
+	))
+	if err != nil {
+		return nil, fmt.Errorf("persistence: open sqlite %s: %w", path, err)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	var mode string
+	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		_ = s.w.Close()
+		return nil, fmt.Errorf("persistence: open sqlite %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		_ = s.w.Close()
+		return nil, fmt.Errorf("persistence: open sqlite %s: journal mode is %q, want wal", path, mode)
+	}
+
+	s.r, err = sql.Open("sqlite", sqliteDSN(path,
+		"_pragma=busy_timeout(10000)",
+		"_pragma=foreign_keys(1)",
+		"_pragma=query_only(1)",
+	))
+	if err != nil {
+		_ = s.w.Close()
+		return nil, fmt.Errorf("persistence: open sqlite %s: %w", path, err)
+	}
+	s.r.SetMaxOpenConns(cfg.readConns)
+	s.r.SetMaxIdleConns(cfg.readConns)
+	if err := s.r.PingContext(ctx); err != nil {
+		_ = s.r.Close()
+		_ = s.w.Close()
+		return nil, fmt.Errorf("persistence: open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// sqliteDSN builds a file: URI for path (escaped, so any file name works)
+// with the given query parameters.
+func sqliteDSN(path string, params ...string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true}
+	return u.String() + "?" + strings.Join(params, "&")
+}
+
+// Kind returns "sqlite".
+func (s *SQLite) Kind() string { return "sqlite" }
+
+// Path returns the database file's path.
+func (s *SQLite) Path() string { return s.path }
+
+// Ping checks that both the writer and a reader connection answer.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("persistence: ping sqlite: %w", err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("persistence: ping sqlite: %w", err)
+	}
+	return nil
+}
+
+// Close closes every connection. Calls in flight finish first; later calls
+// fail.
+func (s *SQLite) Close() error {
+	if err := errors.Join(s.r.Close(), s.w.Close()); err != nil {
+		return fmt.Errorf("persistence: close sqlite: %w", err)
+	}
+	return nil
+}
+
+// Migrate applies every pending migration of migrations.SQLite and returns
+// how many it applied (0 when the schema is current).
+func (s *SQLite) Migrate(ctx context.Context) (int, error) {
+	p, err := newMigrator(goose.DialectSQLite3, s.w, migrations.SQLite())
+	if err != nil {
+		return 0, fmt.Errorf("persistence: migrate sqlite: %w", err)
+	}
+	n, err := migrateUp(ctx, p)
+	if err != nil {
+		return n, fmt.Errorf("persistence: migrate sqlite: %w", err)
+	}
+	return n, nil
+}
+
+// PendingMigrations returns how many migrations Migrate would apply.
+func (s *SQLite) PendingMigrations(ctx context.Context) (int, error) {
+	p, err := newMigrator(goose.DialectSQLite3, s.w, migrations.SQLite())
+	if err != nil {
+		return 0, fmt.Errorf("persistence: pending migrations sqlite: %w", err)
+	}
+	n, err := countPending(ctx, p)
+	if err != nil {
+		return 0, fmt.Errorf("persistence: pending migrations sqlite: %w", err)
+	}
+	return n, nil
+}
+
+// withTx runs fn in a transaction on the writer connection (BEGIN
+// IMMEDIATE), committing when fn returns nil.
+func (s *SQLite) withTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// liteErr maps SQLite errors to the package's sentinels. The driver's text is
+// kept for the log, but not its type.
+func liteErr(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %s", ErrConflict, se.Error())
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%w: %s", ErrNotFound, se.Error())
+		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL, sqlite3.SQLITE_CONSTRAINT_DATATYPE:
+			return fmt.Errorf("%w: %s", ErrInvalid, se.Error())
+		}
+	}
+	return err
+}
+
+func isLiteUnique(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE ||
+		se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+// liteTime formats t for storage.
+func liteTime(t time.Time) string { return t.UTC().Format(sqliteTimeLayout) }
+
+// liteNullTime formats t for storage, nil as NULL.
+func liteNullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return liteTime(*t)
+}
+
+// liteNull stores "" as NULL.
+func liteNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// timeCol scans a stored timestamp (NULL allowed when null is set).
+type timeCol struct {
+	t    *time.Time
+	null **time.Time
+}
+
+// Scan implements sql.Scanner.
+func (c timeCol) Scan(src any) error {
+	var text string
+	switch v := src.(type) {
+	case nil:
+		if c.null != nil {
+			*c.null = nil
+			return nil
+		}
+		return errors.New("timestamp is NULL")
+	case string:
+		text = v
+	case []byte:
+		text = string(v)
+	default:
+		return fmt.Errorf("timestamp has type %T", src)
+	}
+	t, err := time.Parse(sqliteTimeLayout, text)
+	if err != nil {
+		return fmt.Errorf("timestamp %q: %w", text, err)
+	}
+	if c.null != nil {
+		*c.null = &t
+		return nil
+	}
+	*c.t = t
+	return nil
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+const liteUserCols = `id, email, display_name, avatar_url, is_anonymous, COALESCE(migrated_to, ''), created_at, updated_at`
+
+func scanLiteUser(sc rowScanner) (User, error) {
+	var u User
+	err := sc.Scan(&u.ID, &u.Email, &u.DisplayName, &u.AvatarURL, &u.IsAnonymous, &u.MigratedTo,
+		timeCol{t: &u.CreatedAt}, timeCol{t: &u.UpdatedAt})
+	return u, err
+}
+
+// EnsureUser inserts u unless a user with its ID exists, and returns the
+// stored row. It never changes an existing user. u.ID must be a UUID; zero
+// timestamps are set to now.
+func (s *SQLite) EnsureUser(ctx context.Context, in User) (User, error) {
+	u, err := prepareUser(in, s.cfg.timestamp())
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: ensure user %s: %w", in.ID, err)
+	}
+	var stored User
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users
+			(id, email, display_name, avatar_url, is_anonymous, migrated_to, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			u.ID, u.Email, u.DisplayName, u.AvatarURL, u.IsAnonymous, liteNull(u.MigratedTo),
+			liteTime(u.CreatedAt), liteTime(u.UpdatedAt)); err != nil {
+			return err
+		}
+		var err error
+		stored, err = scanLiteUser(tx.QueryRowContext(ctx, `SELECT `+liteUserCols+` FROM users WHERE id = ?`, u.ID))
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: ensure user %s: %w", u.ID, liteErr(err))
+	}
+	return stored, nil
+}
+
+// GetUser returns the user with the given id, or ErrNotFound.
+func (s *SQLite) GetUser(ctx context.Context, id string) (User, error) {
+	cid, ok := canonicalID(id)
+	if !ok {
+		return User{}, fmt.Errorf("persistence: get user %q: %w", id, ErrNotFound)
+	}
+	u, err := scanLiteUser(s.r.QueryRowContext(ctx, `SELECT `+liteUserCols+` FROM users WHERE id = ?`, cid))
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: get user %s: %w", cid, liteErr(err))
+	}
+	return u, nil
+}
+
+const liteProjectCols = `id, user_id, title, created_at, updated_at`
+
+func scanLiteProject(sc rowScanner) (Project, error) {
+	var p Project
+	err := sc.Scan(&p.ID, &p.UserID, &p.Title, timeCol{t: &p.CreatedAt}, timeCol{t: &p.UpdatedAt})
+	return p, err
+}
+
+// CreateProject stores a new project and returns it. An empty ID is
+// generated; zero timestamps are set to now. It returns ErrConflict when the
+// ID is taken and ErrNotFound when the user does not exist.
+func (s *SQLite) CreateProject(ctx context.Context, in Project) (Project, error) {
+	p, err := prepareProject(in, s.cfg.timestamp())
+	if err != nil {
+		return Project{}, fmt.Errorf("persistence: create project %s: %w", in.ID, err)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO projects (id, user_id, title, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?)`,
+		p.ID, p.UserID, p.Title, liteTime(p.CreatedAt), liteTime(p.UpdatedAt)); err != nil {
+		return Project{}, fmt.Errorf("persistence: create project %s: %w", p.ID, liteErr(err))
+	}
+	return p, nil
+}
+
+// GetProject returns the project with the given id, or ErrNotFound.
+func (s *SQLite) GetProject(ctx context.Context, id string) (Project, error) {
+	cid, ok := canonicalID(id)
+	if !ok {
+		return Project{}, fmt.Errorf("persistence: get project %q: %w", id, ErrNotFound)
+	}
+	p, err := scanLiteProject(s.r.QueryRowContext(ctx, `SELECT `+liteProjectCols+` FROM projects WHERE id = ?`, cid))
+	if err != nil {
+		return Project{}, fmt.Errorf("persistence: get project %s: %w", cid, liteErr(err))
+	}
+	return p, nil
+}
+
+const liteSessionCols = `id, user_id, project_id, title, is_active, message_count, last_message_at, last_seq, created_at, updated_at`
+
+func scanLiteSession(sc rowScanner) (Session, error) {
+	var x Session
+	err := sc.Scan(&x.ID, &x.UserID, &x.ProjectID, &x.Title, &x.IsActive, &x.MessageCount,
+		timeCol{null: &x.LastMessageAt}, &x.LastSeq, timeCol{t: &x.CreatedAt}, timeCol{t: &x.UpdatedAt})
+	return x, err
+}
+
+// CreateSession stores a new, active session with no messages and returns
+// it. An empty ID is generated; zero timestamps are set to now. The project
+// must exist and belong to sess.UserID (ErrNotFound otherwise); a taken ID is
+// ErrConflict.
+func (s *SQLite) CreateSession(ctx context.Context, in Session) (Session, error) {
+	sess, err := prepareSession(in, s.cfg.timestamp())
+	if err != nil {
+		return Session{}, fmt.Errorf("persistence: create session %s: %w", in.ID, err)
+	}
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		var owner string
+		err := tx.QueryRowContext(ctx, `SELECT user_id FROM projects WHERE id = ?`, sess.ProjectID).Scan(&owner)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != sess.UserID) {
+			return fmt.Errorf("%w: project %s of user %s", ErrNotFound, sess.ProjectID, sess.UserID)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO chat_sessions
+			(id, user_id, project_id, title, is_active, message_count, last_message_at, last_seq, created_at, updated_at)
+			VALUES (?, ?, ?, ?, 1, 0, NULL, 0, ?, ?)`,
+			sess.ID, sess.UserID, sess.ProjectID, sess.Title, liteTime(sess.CreatedAt), liteTime(sess.UpdatedAt))
+		return err
+	})
+	if err != nil {
+		return Session{}, fmt.Errorf("persistence: create session %s: %w", sess.ID, liteErr(err))
+	}
+	return sess, nil
+}
+
+// GetSession returns the session with the given id, active or not, or
+// ErrNotFound.
+func (s *SQLite) GetSession(ctx context.Context, id string) (Session, error) {
+	cid, ok := canonicalID(id)
+	if !ok {
+		return Session{}, fmt.Errorf("persistence: get session %q: %w", id, ErrNotFound)
+	}
+	x, err := scanLiteSession(s.r.QueryRowContext(ctx, `SELECT `+liteSessionCols+` FROM chat_sessions WHERE id = ?`, cid))
+	if err != nil {
+		return Session{}, fmt.Errorf("persistence: get session %s: %w", cid, liteErr(err))
+	}
+	return x, nil
+}
+
+// ListSessions returns the active sessions of a user, most recently updated
+// (a new message updates a session) first.
+func (s *SQLite) ListSessions(ctx context.Context, userID string) ([]Session, error) {
+	out := []Session{}
+	cid, ok := canonicalID(userID)
+	if !ok {
+		return out, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+liteSessionCols+` FROM chat_sessions
+		WHERE user_id = ? AND is_active = 1
+		ORDER BY updated_at DESC, created_at DESC, id DESC`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, liteErr(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		x, err := scanLiteSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, err)
+		}
+		out = append(out, x)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, liteErr(err))
+	}
+	return out, nil
+}
+
+// DeactivateSession marks a session inactive (the seed's delete): it leaves
+// ListSessions but keeps its messages. Deactivating an inactive session is a
+// no-op; an unknown one is ErrNotFound.
+func (s *SQLite) DeactivateSession(ctx context.Context, id string) error {
+	cid, ok := canonicalID(id)
+	if !ok {
+		return fmt.Errorf("persistence: deactivate session %q: %w", id, ErrNotFound)
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE chat_sessions SET is_active = 0, updated_at = ? WHERE id = ?`,
+		liteTime(s.cfg.timestamp()), cid)
+	if err != nil {
+		return fmt.Errorf("persistence: deactivate session %s: %w", cid, liteErr(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("persistence: deactivate session %s: %w", cid, err)
+	} else if n == 0 {
+		return fmt.Errorf("persistence: deactivate session %s: %w", cid, ErrNotFound)
+	}
+	return nil
+}
+
+const liteMessageCols = `id, session_id, seq, end_seq, COALESCE(turn_id, ''), role, content, metadata, status,
+	COALESCE(client_message_id, ''), created_at, updated_at`
+
+func scanLiteMessage(sc rowScanner) (Message, error) {
+	var m Message
+	var meta string
+	err := sc.Scan(&m.ID, &m.SessionID, &m.Seq, &m.EndSeq, &m.TurnID, &m.Role, &m.Content, &meta, &m.Status,
+		&m.ClientMessageID, timeCol{t: &m.CreatedAt}, timeCol{t: &m.UpdatedAt})
+	m.Metadata = metadataOut([]byte(meta))
+	return m, err
+}
+
+// AppendMessage stores m and updates its session's counters in one
+// transaction. See Postgres.AppendMessage for the full contract; the SQLite
+// store behaves identically.
+func (s *SQLite) AppendMessage(ctx context.Context, in Message) (Message, bool, error) {
+	now := s.cfg.timestamp()
+	m, meta, err := prepareMessage(in, now)
+	if err != nil {
+		return Message{}, false, fmt.Errorf("persistence: append message %s: %w", in.ID, err)
+	}
+	var existing *Message
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		if m.ClientMessageID != "" {
+			got, err := s.messageByClientID(ctx, tx, m.SessionID, m.ClientMessageID)
+			if err == nil {
+				existing = &got
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO messages
+			(id, session_id, seq, end_seq, turn_id, role, content, metadata, status, client_message_id, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.ID, m.SessionID, m.Seq, m.EndSeq, liteNull(m.TurnID), m.Role, m.Content, meta, m.Status,
+			liteNull(m.ClientMessageID), liteTime(m.CreatedAt), liteTime(m.UpdatedAt)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE chat_sessions SET
+			message_count = message_count + 1,
+			last_message_at = ?,
+			last_seq = MAX(last_seq, ?),
+			title = CASE WHEN title = '' THEN ? ELSE title END,
+			updated_at = ?
+			WHERE id = ?`,
+			liteTime(m.CreatedAt), m.EndSeq, sessionTitleFrom(m), liteTime(now), m.SessionID)
+		return err
+	})
+	if err != nil {
+		// A racing identical retry won: report its message. (The single
+		// writer connection makes this unreachable today; it keeps the
+		// contract independent of that choice.)
+		if m.ClientMessageID != "" && isLiteUnique(err) {
+			if got, rerr := s.messageByClientID(ctx, s.w, m.SessionID, m.ClientMessageID); rerr == nil {
+				return got, false, nil
+			}
+		}
+		return Message{}, false, fmt.Errorf("persistence: append message %s: %w", m.ID, liteErr(err))
+	}
+	if existing != nil {
+		return *existing, false, nil
+	}
+	return m, true, nil
+}
+
+// sessionTitleFrom returns the title an untitled session takes from m: the
+// derived title of a user message, "" (no change) otherwise.
+func sessionTitleFrom(m Message) string {
+	if m.Role != RoleUser {
+		return ""
+	}
+	return DeriveTitle(m.Content)
+}
+
+type liteQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *SQLite) messageByClientID(ctx context.Context, q liteQuerier, sessionID, clientID string) (Message, error) {
+	return scanLiteMessage(q.QueryRowContext(ctx, `SELECT `+liteMessageCols+` FROM messages
+		WHERE session_id = ? AND client_message_id = ?`, sessionID, clientID))
+}
+
+func (s *SQLite) queryMessages(ctx context.Context, query string, args ...any) ([]Message, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, liteErr(err)
+	}
+	defer rows.Close()
+	out := []Message{}
+	for rows.Next() {
+		m, err := scanLiteMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, liteErr(err)
+	}
+	return out, nil
+}
+
+// RecentMessages returns the newest limit messages of a session in ascending
+// seq order: the context window a session actor loads. An unknown session
+// has no messages.
+func (s *SQLite) RecentMessages(ctx context.Context, sessionID string, limit int) ([]Message, error) {
+	if err := checkPage(limit, 0); err != nil {
+		return nil, fmt.Errorf("persistence: recent messages of %s: %w", sessionID, err)
+	}
+	cid, ok := canonicalID(sessionID)
+	if !ok {
+		return []Message{}, nil
+	}
+	out, err := s.queryMessages(ctx, `SELECT `+liteMessageCols+` FROM (
+			SELECT * FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?
+		) ORDER BY seq`, cid, limit)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: recent messages of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// ListMessages returns a page of a session's messages in ascending seq
+// order. An unknown session has no messages.
+func (s *SQLite) ListMessages(ctx context.Context, sessionID string, limit, offset int) ([]Message, error) {
+	if err := checkPage(limit, offset); err != nil {
+		return nil, fmt.Errorf("persistence: list messages of %s: %w", sessionID, err)
+	}
+	cid, ok := canonicalID(sessionID)
+	if !ok {
+		return []Message{}, nil
+	}
+	out, err := s.queryMessages(ctx, `SELECT `+liteMessageCols+` FROM messages
+		WHERE session_id = ? ORDER BY seq LIMIT ? OFFSET ?`, cid, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list messages of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// GetReply returns the assistant message of a turn (the latest, should a
+// turn have several), or ErrNotFound.
+func (s *SQLite) GetReply(ctx context.Context, sessionID, turnID string) (Message, error) {
+	sid, ok1 := canonicalID(sessionID)
+	tid, ok2 := canonicalID(turnID)
+	if !ok1 || !ok2 {
+		return Message{}, fmt.Errorf("persistence: get reply to %q in %q: %w", turnID, sessionID, ErrNotFound)
+	}
+	m, err := scanLiteMessage(s.r.QueryRowContext(ctx, `SELECT `+liteMessageCols+` FROM messages
+		WHERE session_id = ? AND turn_id = ? AND role = 'assistant'
+		ORDER BY seq DESC LIMIT 1`, sid, tid))
+	if err != nil {
+		return Message{}, fmt.Errorf("persistence: get reply to %s in %s: %w", tid, sid, liteErr(err))
+	}
+	return m, nil
+}
+
+const liteDossierCols = `project_id, user_id, snapshot_json, version, created_at, updated_at`
+
+func scanLiteDossier(sc rowScanner) (Dossier, error) {
+	var d Dossier
+	var snap string
+	err := sc.Scan(&d.ProjectID, &d.UserID, &snap, &d.Version, timeCol{t: &d.CreatedAt}, timeCol{t: &d.UpdatedAt})
+	d.Snapshot = snapshotOut([]byte(snap))
+	return d, err
+}
+
+const liteVersionCols = `project_id, version, snapshot_json, source, seq_from, seq_to, created_at`
+
+func scanLiteVersion(sc rowScanner) (DossierVersion, error) {
+	var v DossierVersion
+	var snap string
+	err := sc.Scan(&v.ProjectID, &v.Version, &snap, &v.Source, &v.SeqFrom, &v.SeqTo, timeCol{t: &v.CreatedAt})
+	v.Snapshot = snapshotOut([]byte(snap))
+	return v, err
+}
+
+func liteInsertVersion(ctx context.Context, tx *sql.Tx, v DossierVersion) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO dossier_versions
+		(project_id, version, snapshot_json, source, seq_from, seq_to, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		v.ProjectID, v.Version, string(v.Snapshot), v.Source, v.SeqFrom, v.SeqTo, liteTime(v.CreatedAt))
+	return err
+}
+
+// GetDossier returns the current dossier of a project, or ErrNotFound.
+func (s *SQLite) GetDossier(ctx context.Context, projectID string) (Dossier, error) {
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return Dossier{}, fmt.Errorf("persistence: get dossier %q: %w", projectID, ErrNotFound)
+	}
+	d, err := scanLiteDossier(s.r.QueryRowContext(ctx, `SELECT `+liteDossierCols+` FROM dossiers WHERE project_id = ?`, cid))
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: get dossier %s: %w", cid, liteErr(err))
+	}
+	return d, nil
+}
+
+// CreateDossier stores version 1 of a project's dossier and its
+// dossier_versions row in one transaction. See Postgres.CreateDossier.
+func (s *SQLite) CreateDossier(ctx context.Context, in Dossier, src DossierVersion) (Dossier, error) {
+	d, err := prepareDossier(in, s.cfg.timestamp())
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", in.ProjectID, err)
+	}
+	v, err := prepareVersion(src, d.ProjectID, 1, d.Snapshot, d.CreatedAt)
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", d.ProjectID, err)
+	}
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		var owner string
+		err := tx.QueryRowContext(ctx, `SELECT user_id FROM projects WHERE id = ?`, d.ProjectID).Scan(&owner)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != d.UserID) {
+			return fmt.Errorf("%w: project %s of user %s", ErrNotFound, d.ProjectID, d.UserID)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dossiers
+			(project_id, user_id, snapshot_json, version, created_at, updated_at)
+			VALUES (?, ?, ?, 1, ?, ?)`,
+			d.ProjectID, d.UserID, string(d.Snapshot), liteTime(d.CreatedAt), liteTime(d.UpdatedAt)); err != nil {
+			return err
+		}
+		return liteInsertVersion(ctx, tx, v)
+	})
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", d.ProjectID, liteErr(err))
+	}
+	return d, nil
+}
+
+// UpdateDossier replaces a dossier's snapshot if its version is still
+// expectedVersion. See Postgres.UpdateDossier.
+func (s *SQLite) UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src DossierVersion) (Dossier, error) {
+	now := s.cfg.timestamp()
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return Dossier{}, fmt.Errorf("persistence: update dossier %q: %w", projectID, ErrNotFound)
+	}
+	if expectedVersion < 1 {
+		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w: expected version %d", cid, ErrInvalid, expectedVersion)
+	}
+	snap, err := storeObject("snapshot", snapshot)
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, err)
+	}
+	v, err := prepareVersion(src, cid, expectedVersion+1, json.RawMessage(snap), now)
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, err)
+	}
+	d := Dossier{ProjectID: cid, Snapshot: json.RawMessage(snap), Version: expectedVersion + 1, UpdatedAt: now}
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `UPDATE dossiers SET snapshot_json = ?, version = version + 1, updated_at = ?
+			WHERE project_id = ? AND version = ?
+			RETURNING user_id, created_at`,
+			snap, liteTime(now), cid, expectedVersion).Scan(&d.UserID, timeCol{t: &d.CreatedAt})
+		if errors.Is(err, sql.ErrNoRows) {
+			var current int
+			switch err := tx.QueryRowContext(ctx, `SELECT version FROM dossiers WHERE project_id = ?`, cid).Scan(&current); {
+			case errors.Is(err, sql.ErrNoRows):
+				return ErrNotFound
+			case err != nil:
+				return err
+			default:
+				return fmt.Errorf("%w: dossier is at version %d, not %d", ErrConflict, current, expectedVersion)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		return liteInsertVersion(ctx, tx, v)
+	})
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, liteErr(err))
+	}
+	return d, nil
+}
+
+// ListDossierVersions returns every kept version of a project's dossier,
+// oldest first. An unknown project has none.
+func (s *SQLite) ListDossierVersions(ctx context.Context, projectID string) ([]DossierVersion, error) {
+	out := []DossierVersion{}
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return out, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+liteVersionCols+` FROM dossier_versions
+		WHERE project_id = ? ORDER BY version`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list dossier versions %s: %w", cid, liteErr(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scanLiteVersion(rows)
+		if err != nil {
+			return nil, fmt.Errorf("persistence: list dossier versions %s: %w", cid, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("persistence: list dossier versions %s: %w", cid, liteErr(err))
+	}
+	return out, nil
+}
+
+// GetDossierVersion returns one kept version of a project's dossier, or
+// ErrNotFound.
+func (s *SQLite) GetDossierVersion(ctx context.Context, projectID string, version int) (DossierVersion, error) {
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return DossierVersion{}, fmt.Errorf("persistence: get dossier %q version %d: %w", projectID, version, ErrNotFound)
+	}
+	v, err := scanLiteVersion(s.r.QueryRowContext(ctx, `SELECT `+liteVersionCols+` FROM dossier_versions
+		WHERE project_id = ? AND version = ?`, cid, version))
+	if err != nil {
+		return DossierVersion{}, fmt.Errorf("persistence: get dossier %s version %d: %w", cid, version, liteErr(err))
+	}
+	return v, nil
+}
+
+// ListDossiers returns a user's dossiers, most recently updated first.
+func (s *SQLite) ListDossiers(ctx context.Context, userID string) ([]Dossier, error) {
+	out := []Dossier{}
+	cid, ok := canonicalID(userID)
+	if !ok {
+		return out, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+liteDossierCols+` FROM dossiers
+		WHERE user_id = ? ORDER BY updated_at DESC, project_id DESC`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list dossiers of %s: %w", cid, liteErr(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanLiteDossier(rows)
+		if err != nil {
+			return nil, fmt.Errorf("persistence: list dossiers of %s: %w", cid, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("persistence: list dossiers of %s: %w", cid, liteErr(err))
+	}
+	return out, nil
+}
+
+// DeleteDossier deletes a project's dossier and all its versions, or returns
+// ErrNotFound.
+func (s *SQLite) DeleteDossier(ctx context.Context, projectID string) error {
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return fmt.Errorf("persistence: delete dossier %q: %w", projectID, ErrNotFound)
+	}
+	res, err := s.w.ExecContext(ctx, `DELETE FROM dossiers WHERE project_id = ?`, cid)
+	if err != nil {
+		return fmt.Errorf("persistence: delete dossier %s: %w", cid, liteErr(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("persistence: delete dossier %s: %w", cid, err)
+	} else if n == 0 {
+		return fmt.Errorf("persistence: delete dossier %s: %w", cid, ErrNotFound)
+	}
+	return nil
+}

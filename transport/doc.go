@@ -1,0 +1,11 @@
+// Package transport is storyd's HTTP surface: the REST endpoints, the SSE
+// chat stream and the health probes. NewServer returns an http.Handler; it
+// does not listen on its own (cmd/storyd does).
+//
+// Concurrency rules: handlers run on net/http's goroutines. A streaming
+// handler owns one subscriber queue: the session actor fills it without
+// blocking (see actors.Subscriber), the handler drains it and writes each
+// event under its own write deadline. When the client goes away the handler
+// unsubscribes and returns; the reply itself goes on in the actor.
+// Long-lived streams also end when the Server's Close is called.
+package transport

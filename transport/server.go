@@ -1,0 +1,81 @@
+package transport
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/storyd/storyd/actors"
+	"github.com/storyd/storyd/persistence"
+)
+
+// Sessions is what the transport needs from the session actors.
+type Sessions interface {
+	Chat(ctx context.Context, req actors.ChatRequest) (actors.ChatAccepted, error)
+	Unsubscribe(sessionID string, sub actors.Subscriber)
+}
+
+// Store is what the transport reads directly from the store.
+type Store interface {
+	Ping(ctx context.Context) error
+	Kind() string
+	GetSession(ctx context.Context, id string) (persistence.Session, error)
+	ListMessages(ctx context.Context, sessionID string, limit, offset int) ([]persistence.Message, error)
+}
+
+// Config holds the dependencies and limits of the HTTP surface.
+type Config struct {
+	Sessions Sessions
+	Store    Store
+	Logger   *slog.Logger
+	// Provider names the chat model provider, shown by /readyz.
+	Provider string
+	// MaxTextBytes caps a chat message's text; default 32 KiB.
+	MaxTextBytes int
+	// QueueSize bounds each stream's outbound queue, in events; default 1024.
+	QueueSize int
+	// WriteTimeout bounds each write to a stream; default 10s.
+	WriteTimeout time.Duration
+	// Heartbeat is how often an idle stream gets an SSE comment; default 15s.
+	Heartbeat time.Duration
+}
+
+// Server is storyd's HTTP handler.
+type Server struct {
+	cfg     Config
+	handler http.Handler
+	// closing ends long-lived streams when the server shuts down.
+	closing context.Context
+	close   context.CancelFunc
+}
+
+// NewServer builds the handler. It does not listen.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxTextBytes <= 0 {
+		cfg.MaxTextBytes = 32 << 10
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 1024
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	s := &Server{cfg: cfg}
+	s.closing, s.close = context.WithCancel(context.Background())
+	s.handler = s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Close tells long-lived streams that the server is going away; they end
+// after writing what they hold. Chat streams end when their reply is done.
+func (s *Server) Close() { s.close() }

@@ -1,0 +1,116 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/storyd/storyd/actors"
+)
+
+// sseEvent is the JSON data of one SSE event, in the seed's shape.
+type sseEvent struct {
+	Type     string            `json:"type"`
+	Content  string            `json:"content,omitempty"`
+	Metadata *actors.Metadata  `json:"metadata,omitempty"`
+	Error    *actors.ErrorInfo `json:"error,omitempty"`
+}
+
+// streamSSE writes the events of q to w until the subscription ends, the
+// client leaves or the server closes. until, when set, ends the stream
+// after an event for which it returns true.
+func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID string, q *queue, until func(actors.Event) bool) {
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := s.flush(rc); err != nil {
+		s.cfg.Sessions.Unsubscribe(sessionID, q)
+		return
+	}
+	heartbeat := time.NewTicker(s.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	var buf bytes.Buffer
+	write := func(ev actors.Event) bool {
+		buf.Reset()
+		writeSSE(&buf, ev)
+		if err := rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return false
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return false
+		}
+		return s.flush(rc) == nil
+	}
+	for {
+		select {
+		case ev := <-q.C():
+			if !write(ev) {
+				s.cfg.Sessions.Unsubscribe(sessionID, q)
+				return
+			}
+			if until != nil && until(ev) {
+				s.cfg.Sessions.Unsubscribe(sessionID, q)
+				return
+			}
+		case <-q.Dropped():
+			for {
+				select {
+				case ev := <-q.C():
+					if !write(ev) {
+						return
+					}
+				default:
+					if err := q.Err(); err != nil {
+						s.cfg.Logger.Info("stream dropped", "session_id", sessionID, "err", err)
+					}
+					return
+				}
+			}
+		case <-heartbeat.C:
+			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil || s.flush(rc) != nil {
+				s.cfg.Sessions.Unsubscribe(sessionID, q)
+				return
+			}
+		case <-r.Context().Done():
+			s.cfg.Sessions.Unsubscribe(sessionID, q)
+			return
+		case <-s.closing.Done():
+			s.cfg.Sessions.Unsubscribe(sessionID, q)
+			return
+		}
+	}
+}
+
+func (s *Server) flush(rc *http.ResponseController) error {
+	if err := rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return rc.Flush()
+}
+
+// writeSSE appends ev as one SSE event: an id line with its seq and a data
+// line with its JSON.
+func writeSSE(buf *bytes.Buffer, ev actors.Event) {
+	data := sseEvent{Type: string(ev.Type)}
+	switch ev.Type {
+	case actors.EventText:
+		data.Content = ev.Content
+	case actors.EventMetadata:
+		data.Metadata = ev.Metadata
+	case actors.EventError:
+		data.Error = ev.Err
+	}
+	b, _ := json.Marshal(data) // plain structs of strings: cannot fail
+	buf.WriteString("id: ")
+	buf.WriteString(strconv.FormatInt(ev.Seq, 10))
+	buf.WriteString("\ndata: ")
+	buf.Write(b)
+	buf.WriteString("\n\n")
+}
