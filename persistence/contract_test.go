@@ -65,6 +65,7 @@ func runContract(t *testing.T, open opener) {
 		run  func(t *testing.T, open opener)
 	}{
 		{"Migrate", testMigrate},
+		{"MigrateConcurrently", testMigrateConcurrently},
 		{"Users", testUsers},
 		{"Projects", testProjects},
 		{"Sessions", testSessions},
@@ -237,6 +238,23 @@ func testMigrate(t *testing.T, open opener) {
 	}
 	if k := s.Kind(); k != "postgres" && k != "sqlite" {
 		t.Fatalf("Kind = %q", k)
+	}
+}
+
+// testMigrateConcurrently starts two migrations of a fresh database at once,
+// as two nodes starting together would: each file is applied exactly once.
+func testMigrateConcurrently(t *testing.T, open opener) {
+	s := open(t)
+	files, _ := fs.Glob(migrations.SQLite(), "*.sql")
+	var wg sync.WaitGroup
+	applied := make([]int, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Go(func() { applied[i], errs[i] = s.Migrate(t.Context()) })
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil || applied[0]+applied[1] != len(files) {
+		t.Fatalf("concurrent Migrate = %v, %v; want %d applied in total", applied, errs, len(files))
 	}
 }
 
@@ -767,10 +785,24 @@ func testMetadata(t *testing.T, open opener) {
 			wantEqual(t, c.name, got, c.want)
 		}
 	}
-	// One key is stored compactly by both stores, byte for byte.
-	read, err := f.s.ListMessages(ctx, f.session.ID, 1, 4)
-	if err != nil || len(read) != 1 || string(read[0].Metadata) != `{"model":"offline"}` {
-		t.Errorf("compact metadata = %v, %v", read, err)
+	// Both stores return the same canonical bytes: compact, keys sorted,
+	// no HTML escaping, numbers as spelled.
+	in := json.RawMessage(`{ "z": {"b": 2, "a": 1.50}, "html": "<b>&</b>", "a": [ 3, "\u00e9" ] }`)
+	const want = `{"a":[3,"é"],"html":"<b>&</b>","z":{"a":1.50,"b":2}}`
+	stored, _, err := f.s.AppendMessage(ctx, persistence.Message{
+		SessionID: f.session.ID, Seq: 100, Role: persistence.RoleAssistant, Metadata: in,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := f.s.RecentMessages(ctx, f.session.ID, 1)
+	if err != nil || len(read) != 1 {
+		t.Fatalf("RecentMessages = %v, %v", read, err)
+	}
+	for _, got := range []json.RawMessage{stored.Metadata, read[0].Metadata} {
+		if string(got) != want {
+			t.Errorf("canonical metadata = %s; want %s", got, want)
+		}
 	}
 }
 

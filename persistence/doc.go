@@ -20,9 +20,11 @@
 //   - Times are returned in UTC with microsecond precision. A zero timestamp
 //     on a record being created is set to the store's clock (see WithClock).
 //   - Message metadata is a JSON object or nil: nil and {} are stored as {}
-//     and read back as nil. Snapshots are always a JSON object. JSON values
-//     round-trip as equal values, not byte for byte (PostgreSQL's jsonb
-//     reorders keys).
+//     and read back as nil. Snapshots are always a JSON object ({} when
+//     empty). JSON is written and returned in one canonical form (compact,
+//     object keys sorted, no HTML escaping), so both stores return the same
+//     bytes for the same value; only a number's spelling may differ, as
+//     jsonb normalises it (1e2 reads back as 100).
 //   - Text that PostgreSQL cannot hold (invalid UTF-8, NUL) is ErrInvalid in
 //     both stores.
 //   - List methods return a non-nil, possibly empty, slice.

@@ -28,8 +28,13 @@ type Postgres struct {
 
 // OpenPostgres connects to the database at url (a postgres:// URL or a
 // keyword/value string; pool settings such as pool_max_conns go in it) and
-// pings it. Errors never contain the password. It does not migrate; call
-// Migrate.
+// pings it; ctx bounds the whole attempt (pgx sets no connect timeout of its
+// own unless the URL has connect_timeout). Errors never contain the
+// password. It does not migrate; call Migrate.
+//
+// Behind a transaction-mode pooler such as PgBouncer (Supabase's port 6543),
+// add default_query_exec_mode=simple_protocol to the URL: the default
+// caches prepared statements per connection.
 func OpenPostgres(ctx context.Context, url string, opts ...Option) (*Postgres, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -83,8 +88,9 @@ func (s *Postgres) migrator(locked bool) (*goose.Provider, func() error, error) 
 	var opts []goose.ProviderOption
 	if locked {
 		// A session advisory lock makes nodes that start together apply each
-		// migration once.
-		locker, err := lock.NewPostgresSessionLocker()
+		// migration once. A waiting node retries every second for up to
+		// five minutes.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, nil, errors.Join(err, db.Close())
 		}
@@ -105,7 +111,11 @@ func (s *Postgres) Migrate(ctx context.Context) (applied int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("persistence: migrate postgres: %w", err)
 	}
-	defer func() { err = errors.Join(err, closeDB()) }()
+	defer func() {
+		if cerr := closeDB(); cerr != nil && err == nil {
+			err = fmt.Errorf("persistence: migrate postgres: %w", cerr)
+		}
+	}()
 	n, err := migrateUp(ctx, p)
 	if err != nil {
 		return n, fmt.Errorf("persistence: migrate postgres: %w", err)
@@ -119,7 +129,11 @@ func (s *Postgres) PendingMigrations(ctx context.Context) (pending int, err erro
 	if err != nil {
 		return 0, fmt.Errorf("persistence: pending migrations postgres: %w", err)
 	}
-	defer func() { err = errors.Join(err, closeDB()) }()
+	defer func() {
+		if cerr := closeDB(); cerr != nil && err == nil {
+			err = fmt.Errorf("persistence: pending migrations postgres: %w", cerr)
+		}
+	}()
 	n, err := countPending(ctx, p)
 	if err != nil {
 		return 0, fmt.Errorf("persistence: pending migrations postgres: %w", err)
@@ -393,7 +407,8 @@ func pgCollect[T any](ctx context.Context, q interface {
 // it, AppendMessage changes nothing and returns that message with created
 // false; identical retries racing each other store exactly one row and all
 // see it. A seq the session already used is ErrConflict, an unknown session
-// ErrNotFound, an invalid message ErrInvalid.
+// ErrNotFound, an invalid message ErrInvalid. Appending to an inactive
+// session is allowed; refusing it is the caller's policy.
 func (s *Postgres) AppendMessage(ctx context.Context, in Message) (stored Message, created bool, err error) {
 	now := s.cfg.timestamp()
 	m, meta, err := prepareMessage(in, now)

@@ -33,10 +33,9 @@ const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z"
 // concurrent use; see the package documentation for how it serialises
 // writes. Its method set is the same as Postgres's.
 type SQLite struct {
-	w    *sql.DB // exactly one connection: every write and every transaction
-	r    *sql.DB // read-only connections for single-statement reads
-	path string
-	cfg  config
+	w   *sql.DB // exactly one connection: every write and every transaction
+	r   *sql.DB // read-only connections for single-statement reads
+	cfg config
 }
 
 // OpenSQLite opens (creating if needed) dataDir/storyd.db. dataDir is
@@ -66,7 +65,7 @@ func OpenSQLite(ctx context.Context, dataDir string, opts ...Option) (*SQLite, e
 	}
 
 	cfg := newConfig(opts)
-	s := &SQLite{path: path, cfg: cfg}
+	s := &SQLite{cfg: cfg}
 	// The writer sets the persistent WAL mode before any reader opens.
 	s.w, err = sql.Open("sqlite", sqliteDSN(path,
 		"_pragma=busy_timeout(10000)",
@@ -120,9 +119,6 @@ func sqliteDSN(path string, params ...string) string {
 
 // Kind returns "sqlite".
 func (s *SQLite) Kind() string { return "sqlite" }
-
-// Path returns the database file's path.
-func (s *SQLite) Path() string { return s.path }
 
 // Ping checks that both the writer and a reader connection answer.
 func (s *SQLite) Ping(ctx context.Context) error {
@@ -214,14 +210,6 @@ func isLiteUnique(err error) bool {
 // liteTime formats t for storage.
 func liteTime(t time.Time) string { return t.UTC().Format(sqliteTimeLayout) }
 
-// liteNullTime formats t for storage, nil as NULL.
-func liteNullTime(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return liteTime(*t)
-}
-
 // liteNull stores "" as NULL.
 func liteNull(s string) any {
 	if s == "" {
@@ -277,9 +265,9 @@ func scanLiteUser(sc rowScanner) (User, error) {
 	return u, err
 }
 
-// EnsureUser inserts u unless a user with its ID exists, and returns the
-// stored row. It never changes an existing user. u.ID must be a UUID; zero
-// timestamps are set to now.
+// EnsureUser inserts in unless a user with its ID exists, and returns the
+// stored row; it never changes an existing user. The ID must be a UUID
+// (ErrInvalid otherwise); zero timestamps are set to now.
 func (s *SQLite) EnsureUser(ctx context.Context, in User) (User, error) {
 	u, err := prepareUser(in, s.cfg.timestamp())
 	if err != nil {
@@ -365,8 +353,8 @@ func scanLiteSession(sc rowScanner) (Session, error) {
 
 // CreateSession stores a new, active session with no messages and returns
 // it. An empty ID is generated; zero timestamps are set to now. The project
-// must exist and belong to sess.UserID (ErrNotFound otherwise); a taken ID is
-// ErrConflict.
+// must exist and belong to the session's user (ErrNotFound otherwise); a
+// taken ID is ErrConflict.
 func (s *SQLite) CreateSession(ctx context.Context, in Session) (Session, error) {
 	sess, err := prepareSession(in, s.cfg.timestamp())
 	if err != nil {
@@ -468,10 +456,22 @@ func scanLiteMessage(sc rowScanner) (Message, error) {
 	return m, err
 }
 
-// AppendMessage stores m and updates its session's counters in one
-// transaction. See Postgres.AppendMessage for the full contract; the SQLite
-// store behaves identically.
-func (s *SQLite) AppendMessage(ctx context.Context, in Message) (Message, bool, error) {
+// AppendMessage stores a message and updates its session in one
+// transaction: message_count+1, last_message_at = the message's CreatedAt,
+// last_seq = max(last_seq, EndSeq), updated_at = now, and an untitled
+// session takes its title from its first user message (DeriveTitle).
+//
+// The caller assigns Seq (≥ 1) and EndSeq (0 means Seq); an empty ID is
+// generated, an empty Status is StatusComplete, a user message with no
+// TurnID is its own turn, and zero timestamps are set to now.
+//
+// When ClientMessageID is set and the session already holds a message with
+// it, AppendMessage changes nothing and returns that message with created
+// false; identical retries racing each other store exactly one row and all
+// see it. A seq the session already used is ErrConflict, an unknown session
+// ErrNotFound, an invalid message ErrInvalid. Appending to an inactive
+// session is allowed; refusing it is the caller's policy.
+func (s *SQLite) AppendMessage(ctx context.Context, in Message) (stored Message, created bool, err error) {
 	now := s.cfg.timestamp()
 	m, meta, err := prepareMessage(in, now)
 	if err != nil {
@@ -563,7 +563,7 @@ func (s *SQLite) queryMessages(ctx context.Context, query string, args ...any) (
 
 // RecentMessages returns the newest limit messages of a session in ascending
 // seq order: the context window a session actor loads. An unknown session
-// has no messages.
+// has no messages; limit must be at least 1.
 func (s *SQLite) RecentMessages(ctx context.Context, sessionID string, limit int) ([]Message, error) {
 	if err := checkPage(limit, 0); err != nil {
 		return nil, fmt.Errorf("persistence: recent messages of %s: %w", sessionID, err)
@@ -582,7 +582,8 @@ func (s *SQLite) RecentMessages(ctx context.Context, sessionID string, limit int
 }
 
 // ListMessages returns a page of a session's messages in ascending seq
-// order. An unknown session has no messages.
+// order. An unknown session has no messages; limit must be at least 1 and
+// offset not negative.
 func (s *SQLite) ListMessages(ctx context.Context, sessionID string, limit, offset int) ([]Message, error) {
 	if err := checkPage(limit, offset); err != nil {
 		return nil, fmt.Errorf("persistence: list messages of %s: %w", sessionID, err)
@@ -657,8 +658,11 @@ func (s *SQLite) GetDossier(ctx context.Context, projectID string) (Dossier, err
 	return d, nil
 }
 
-// CreateDossier stores version 1 of a project's dossier and its
-// dossier_versions row in one transaction. See Postgres.CreateDossier.
+// CreateDossier stores version 1 of a project's dossier together with its
+// dossier_versions row (source, seq range from src) in one transaction. The
+// project must exist and belong to the dossier's user (ErrNotFound
+// otherwise); an existing dossier is ErrConflict. A nil snapshot is the empty
+// object; zero timestamps are set to now.
 func (s *SQLite) CreateDossier(ctx context.Context, in Dossier, src DossierVersion) (Dossier, error) {
 	d, err := prepareDossier(in, s.cfg.timestamp())
 	if err != nil {
@@ -692,7 +696,9 @@ func (s *SQLite) CreateDossier(ctx context.Context, in Dossier, src DossierVersi
 }
 
 // UpdateDossier replaces a dossier's snapshot if its version is still
-// expectedVersion. See Postgres.UpdateDossier.
+// expectedVersion (compare-and-set), writing version expectedVersion+1 and
+// its dossier_versions row (source, seq range from src) in one transaction.
+// A stale expectedVersion is ErrConflict, an unknown dossier ErrNotFound.
 func (s *SQLite) UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src DossierVersion) (Dossier, error) {
 	now := s.cfg.timestamp()
 	cid, ok := canonicalID(projectID)

@@ -100,9 +100,10 @@ func checkTexts(pairs ...string) error {
 	return nil
 }
 
-// storeObject validates raw as a JSON object and returns its compact text
-// for storage; nil or empty input is the empty object. Like checkText it
-// rejects what jsonb cannot hold (invalid UTF-8, a NUL in any string).
+// storeObject validates raw as a JSON object and returns its canonical text
+// (see canonicalJSON) for storage; nil or blank input is the empty object.
+// Like checkText it rejects what jsonb cannot hold (invalid UTF-8, a NUL in
+// any string).
 func storeObject(what string, raw json.RawMessage) (string, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return "{}", nil
@@ -110,17 +111,17 @@ func storeObject(what string, raw json.RawMessage) (string, error) {
 	if !utf8.Valid(raw) {
 		return "", fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, what)
 	}
-	var probe any
-	if err := json.Unmarshal(raw, &probe); err != nil {
+	v, err := decodeJSON(raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s is not a JSON object: %v", ErrInvalid, what, err)
+	}
+	if _, ok := v.(map[string]any); !ok {
 		return "", fmt.Errorf("%w: %s is not a JSON object", ErrInvalid, what)
 	}
-	if _, ok := probe.(map[string]any); !ok {
-		return "", fmt.Errorf("%w: %s is not a JSON object", ErrInvalid, what)
-	}
-	if hasNUL(probe) {
+	if hasNUL(v) {
 		return "", fmt.Errorf("%w: %s contains a NUL character", ErrInvalid, what)
 	}
-	canon, err := canonicalJSON(raw)
+	canon, err := encodeJSON(v)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s: %v", ErrInvalid, what, err)
 	}
@@ -130,8 +131,18 @@ func storeObject(what string, raw json.RawMessage) (string, error) {
 // canonicalJSON re-encodes a JSON value compactly with object keys sorted
 // and without HTML escaping, keeping numbers as spelled. Both stores write
 // and return this form, so equal input gives equal bytes whichever store
-// (jsonb reorders keys and adds spaces) holds it.
+// holds it (jsonb reorders keys and adds spaces; it may also respell a
+// number, 1e2 as 100).
 func canonicalJSON(raw []byte) ([]byte, error) {
+	v, err := decodeJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	return encodeJSON(v)
+}
+
+// decodeJSON decodes exactly one JSON value, numbers as json.Number.
+func decodeJSON(raw []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -141,6 +152,11 @@ func canonicalJSON(raw []byte) ([]byte, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("trailing data after the JSON value")
 	}
+	return v, nil
+}
+
+// encodeJSON encodes v compactly, map keys sorted, without HTML escaping.
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -196,4 +212,177 @@ func compactOut(b []byte) json.RawMessage {
 		return bytes.Clone(b)
 	}
 	return out
+}
+
+func prepareUser(u User, now time.Time) (User, error) {
+	if u.ID == "" {
+		return User{}, fmt.Errorf("%w: user id is required", ErrInvalid)
+	}
+	id, ok := canonicalID(u.ID)
+	if !ok {
+		return User{}, fmt.Errorf("%w: user id %q is not a UUID", ErrInvalid, u.ID)
+	}
+	u.ID = id
+	if err := checkTexts("email", u.Email, "display name", u.DisplayName, "avatar url", u.AvatarURL); err != nil {
+		return User{}, err
+	}
+	if u.MigratedTo != "" {
+		to, ok := canonicalID(u.MigratedTo)
+		if !ok {
+			return User{}, fmt.Errorf("%w: migrated_to %q is not a UUID", ErrInvalid, u.MigratedTo)
+		}
+		u.MigratedTo = to
+	}
+	u.CreatedAt = orNow(u.CreatedAt, now)
+	u.UpdatedAt = orNow(u.UpdatedAt, u.CreatedAt)
+	return u, nil
+}
+
+func prepareProject(p Project, now time.Time) (Project, error) {
+	var err error
+	if p.ID, err = ownID(p.ID); err != nil {
+		return Project{}, err
+	}
+	if p.UserID, err = refID("user", p.UserID); err != nil {
+		return Project{}, err
+	}
+	if err := checkText("title", p.Title); err != nil {
+		return Project{}, err
+	}
+	p.CreatedAt = orNow(p.CreatedAt, now)
+	p.UpdatedAt = orNow(p.UpdatedAt, p.CreatedAt)
+	return p, nil
+}
+
+func prepareSession(s Session, now time.Time) (Session, error) {
+	var err error
+	if s.ID, err = ownID(s.ID); err != nil {
+		return Session{}, err
+	}
+	if s.UserID, err = refID("user", s.UserID); err != nil {
+		return Session{}, err
+	}
+	if s.ProjectID, err = refID("project", s.ProjectID); err != nil {
+		return Session{}, err
+	}
+	if err := checkText("title", s.Title); err != nil {
+		return Session{}, err
+	}
+	s.IsActive = true
+	s.MessageCount = 0
+	s.LastMessageAt = nil
+	s.LastSeq = 0
+	s.CreatedAt = orNow(s.CreatedAt, now)
+	s.UpdatedAt = orNow(s.UpdatedAt, s.CreatedAt)
+	return s, nil
+}
+
+// prepareMessage validates m for AppendMessage and fills its defaults. It
+// returns the message as AppendMessage reports it and the metadata text to
+// store.
+func prepareMessage(m Message, now time.Time) (Message, string, error) {
+	var err error
+	if m.SessionID, err = refID("session", m.SessionID); err != nil {
+		return Message{}, "", err
+	}
+	if m.ID, err = ownID(m.ID); err != nil {
+		return Message{}, "", err
+	}
+	if m.Seq < 1 {
+		return Message{}, "", fmt.Errorf("%w: seq %d is below 1", ErrInvalid, m.Seq)
+	}
+	if m.EndSeq == 0 {
+		m.EndSeq = m.Seq
+	}
+	if m.EndSeq < m.Seq {
+		return Message{}, "", fmt.Errorf("%w: end seq %d is below seq %d", ErrInvalid, m.EndSeq, m.Seq)
+	}
+	switch m.Role {
+	case RoleUser, RoleAssistant, RoleSystem:
+	default:
+		return Message{}, "", fmt.Errorf("%w: role %q", ErrInvalid, m.Role)
+	}
+	switch m.Status {
+	case "":
+		m.Status = StatusComplete
+	case StatusComplete, StatusPartial, StatusCancelled, StatusFailed:
+	default:
+		return Message{}, "", fmt.Errorf("%w: status %q", ErrInvalid, m.Status)
+	}
+	switch {
+	case m.TurnID == "" && m.Role == RoleUser:
+		m.TurnID = m.ID
+	case m.TurnID != "":
+		t, ok := canonicalID(m.TurnID)
+		if !ok {
+			return Message{}, "", fmt.Errorf("%w: turn id %q is not a UUID", ErrInvalid, m.TurnID)
+		}
+		m.TurnID = t
+	}
+	if len(m.ClientMessageID) > maxClientMessageID {
+		return Message{}, "", fmt.Errorf("%w: client message id longer than %d bytes", ErrInvalid, maxClientMessageID)
+	}
+	if err := checkTexts("content", m.Content, "client message id", m.ClientMessageID); err != nil {
+		return Message{}, "", err
+	}
+	meta, err := storeObject("metadata", m.Metadata)
+	if err != nil {
+		return Message{}, "", err
+	}
+	m.Metadata = metadataOut([]byte(meta))
+	m.CreatedAt = orNow(m.CreatedAt, now)
+	m.UpdatedAt = orNow(m.UpdatedAt, m.CreatedAt)
+	return m, meta, nil
+}
+
+func prepareDossier(d Dossier, now time.Time) (Dossier, error) {
+	var err error
+	if d.ProjectID, err = refID("project", d.ProjectID); err != nil {
+		return Dossier{}, err
+	}
+	if d.UserID, err = refID("user", d.UserID); err != nil {
+		return Dossier{}, err
+	}
+	snap, err := storeObject("snapshot", d.Snapshot)
+	if err != nil {
+		return Dossier{}, err
+	}
+	d.Snapshot = json.RawMessage(snap)
+	d.Version = 1
+	d.CreatedAt = orNow(d.CreatedAt, now)
+	d.UpdatedAt = orNow(d.UpdatedAt, d.CreatedAt)
+	return d, nil
+}
+
+// prepareVersion fills the dossier_versions row written beside a dossier
+// write: the caller supplies Source and the seq range, the store the rest.
+func prepareVersion(src DossierVersion, projectID string, version int, snapshot json.RawMessage, now time.Time) (DossierVersion, error) {
+	switch src.Source {
+	case SourceExtraction, SourceUser:
+	default:
+		return DossierVersion{}, fmt.Errorf("%w: dossier source %q", ErrInvalid, src.Source)
+	}
+	if src.SeqFrom < 0 || src.SeqTo < src.SeqFrom {
+		return DossierVersion{}, fmt.Errorf("%w: seq range %d..%d", ErrInvalid, src.SeqFrom, src.SeqTo)
+	}
+	return DossierVersion{
+		ProjectID: projectID,
+		Version:   version,
+		Snapshot:  snapshot,
+		Source:    src.Source,
+		SeqFrom:   src.SeqFrom,
+		SeqTo:     src.SeqTo,
+		CreatedAt: now,
+	}, nil
+}
+
+// checkPage validates ListMessages/RecentMessages paging.
+func checkPage(limit, offset int) error {
+	if limit < 1 {
+		return fmt.Errorf("%w: limit %d is below 1", ErrInvalid, limit)
+	}
+	if offset < 0 {
+		return fmt.Errorf("%w: offset %d is negative", ErrInvalid, offset)
+	}
+	return nil
 }

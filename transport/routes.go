@@ -14,9 +14,9 @@ func (s *Server) routes() http.Handler {
 	// Paths that exist answer other methods with a JSON 405; anything else
 	// is a JSON 404.
 	allow := map[string]string{
-		"/healthz":                              "GET",
-		"/readyz":                               "GET",
-		"/api/v1/chat":                          "POST",
+		"/healthz":                               "GET",
+		"/readyz":                                "GET",
+		"/api/v1/chat":                           "POST",
 		"/api/v1/sessions/{session_id}/messages": "GET",
 	}
 	for path, methods := range allow {

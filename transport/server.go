@@ -31,6 +31,8 @@ type Config struct {
 	Logger   *slog.Logger
 	// Provider names the chat model provider, shown by /readyz.
 	Provider string
+	// Dependencies are checked by /readyz besides the store (e.g. Redis).
+	Dependencies []Dependency
 	// MaxTextBytes caps a chat message's text; default 32 KiB.
 	MaxTextBytes int
 	// QueueSize bounds each stream's outbound queue, in events; default 1024.
@@ -39,6 +41,12 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Heartbeat is how often an idle stream gets an SSE comment; default 15s.
 	Heartbeat time.Duration
+}
+
+// Dependency is a service /readyz checks: Ping returns nil when it is reachable.
+type Dependency struct {
+	Name string
+	Ping func(ctx context.Context) error
 }
 
 // Server is storyd's HTTP handler.

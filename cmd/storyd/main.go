@@ -23,6 +23,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/joho/godotenv"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/storyd/storyd/actors"
 	"github.com/storyd/storyd/llm"
@@ -151,6 +152,24 @@ func openStore(ctx context.Context, cfg config) (store, error) {
 	return lite, nil
 }
 
+// openRedis connects to REDIS_URL and checks it answers. Redis carries
+// presence and routing in the cluster phase; for now storyd only reports its
+// health in /readyz.
+func openRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, &configError{fmt.Sprintf("REDIS_URL=%q: %v", redact(rawURL), err)}
+	}
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("connect to Redis at %s: %w", redact(rawURL), err)
+	}
+	return rdb, nil
+}
+
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "json" {
@@ -199,6 +218,17 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
+	var deps []transport.Dependency
+	if cfg.RedisURL != "" {
+		rdb, err := openRedis(ctx, cfg.RedisURL)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = rdb.Close() }()
+		deps = append(deps, transport.Dependency{Name: "redis", Ping: func(ctx context.Context) error {
+			return rdb.Ping(ctx).Err()
+		}})
+	}
 
 	actorLog := slog.New(logger.Handler()).With("component", "actor")
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
@@ -220,6 +250,7 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 		Store:        st,
 		Logger:       logger,
 		Provider:     provider,
+		Dependencies: deps,
 		MaxTextBytes: cfg.MaxTextBytes,
 	})
 	srv := &http.Server{

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -246,6 +247,41 @@ func TestServeRefusesPendingMigrationsWhenAutoMigrateIsOff(t *testing.T) {
 	err := run(context.Background(), []string{"serve", "-no-migrate"},
 		[]string{"STORYD_ADDR=127.0.0.1:0", "STORYD_DATA_DIR=" + t.TempDir()}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "storyd migrate") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// redisURL is the test Redis that make test starts.
+func redisURL(t *testing.T) string {
+	t.Helper()
+	if u := os.Getenv("STORYD_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	if os.Getenv("STORYD_REQUIRE_SERVICES") == "1" {
+		t.Fatal("STORYD_TEST_REDIS_URL is not set and STORYD_REQUIRE_SERVICES=1")
+	}
+	t.Skip("Redis tests skipped: set STORYD_TEST_REDIS_URL")
+	return ""
+}
+
+func TestReadyzChecksRedis(t *testing.T) {
+	s := start(t, "STORYD_DATA_DIR="+t.TempDir(), "REDIS_URL="+redisURL(t))
+	resp, err := http.Get(s.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 200 || body["redis"] != "ok" || body["store"] != "sqlite" {
+		t.Fatalf("readyz: %d %v", resp.StatusCode, body)
+	}
+}
+
+func TestUnreachableRedisStopsStartup(t *testing.T) {
+	err := run(context.Background(), []string{"serve"},
+		[]string{"STORYD_ADDR=127.0.0.1:0", "STORYD_DATA_DIR=" + t.TempDir(), "REDIS_URL=redis://127.0.0.1:1/0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "Redis") {
 		t.Fatalf("err = %v", err)
 	}
 }
