@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -281,7 +279,7 @@ func createSession(ctx context.Context, store Store, id string, req ChatRequest)
 	if _, err := store.EnsureUser(ctx, persistence.User{ID: req.UserID, IsAnonymous: req.Anonymous}); err != nil {
 		return persistence.Session{}, fmt.Errorf("ensure user: %w", err)
 	}
-	title := Title(req.Text)
+	title := persistence.DeriveTitle(req.Text)
 	projectID := req.ProjectID
 	if projectID == "" {
 		projectID = newID()
@@ -749,32 +747,4 @@ func modelError(err error) *ErrorInfo {
 		msg = "the model failed to reply"
 	}
 	return &ErrorInfo{Code: code, Message: msg}
-}
-
-// Title derives a session title from its first message: the first line,
-// cut at a word boundary to at most 60 characters.
-func Title(text string) string {
-	text = strings.TrimSpace(text)
-	if i := strings.IndexAny(text, "\r\n"); i >= 0 {
-		text = text[:i]
-	}
-	text = strings.Join(strings.Fields(text), " ")
-	const max = 60
-	if utf8.RuneCountInString(text) <= max {
-		if text == "" {
-			return "New story"
-		}
-		return text
-	}
-	runes := []rune(text)[:max]
-	cut := len(runes)
-	for i := len(runes) - 1; i > max/2; i-- {
-		if unicode.IsSpace(runes[i]) {
-			cut = i
-			break
-		}
-	}
-	return strings.TrimRightFunc(string(runes[:cut]), func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsPunct(r)
-	}) + "…"
 }

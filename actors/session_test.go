@@ -418,18 +418,3 @@ func TestShutdownStoresTheReplyInFlight(t *testing.T) {
 		t.Fatalf("chat after shutdown: %v", err)
 	}
 }
-
-func TestTitle(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"A film about my grandmother", "A film about my grandmother"},
-		{"  spaced\tout  ", "spaced out"},
-		{"first line\nsecond line", "first line"},
-		{"", "New story"},
-		{strings.Repeat("long words ", 10), "long words long words long words long words long words long…"},
-	}
-	for _, tc := range cases {
-		if got := Title(tc.in); got != tc.want {
-			t.Errorf("Title(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}

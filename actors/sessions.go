@@ -332,6 +332,14 @@ func (m *manager) Receive(ctx actor.Context) {
 		delete(m.byPID, msg.Who.Id)
 		c := m.children[id]
 		delete(m.children, id)
+		// An unsubscribe for a stopped actor has nothing left to do.
+		held := c.held[:0]
+		for _, h := range c.held {
+			if _, ok := h.(*unsubscribe); !ok {
+				held = append(held, h)
+			}
+		}
+		c.held = held
 		if len(c.held) > 0 {
 			if m.draining {
 				failAll(c.held, ErrShuttingDown)

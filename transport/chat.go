@@ -60,7 +60,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("X-User-ID", who.UserID)
-	s.streamSSE(w, r, accepted.SessionID, q, nil)
+	s.streamSSE(w, r, accepted.SessionID, q)
 }
 
 // decodeChat reads and validates the chat body.

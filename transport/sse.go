@@ -20,9 +20,8 @@ type sseEvent struct {
 }
 
 // streamSSE writes the events of q to w until the subscription ends, the
-// client leaves or the server closes. until, when set, ends the stream
-// after an event for which it returns true.
-func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID string, q *queue, until func(actors.Event) bool) {
+// client leaves or the server closes.
+func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID string, q *queue) {
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -52,10 +51,6 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID str
 		select {
 		case ev := <-q.C():
 			if !write(ev) {
-				s.cfg.Sessions.Unsubscribe(sessionID, q)
-				return
-			}
-			if until != nil && until(ev) {
 				s.cfg.Sessions.Unsubscribe(sessionID, q)
 				return
 			}
