@@ -15,6 +15,9 @@ var (
 	ErrShuttingDown = errors.New("actors: shutting down")
 	// ErrSlowSubscriber: a subscriber's queue was full and it was dropped.
 	ErrSlowSubscriber = errors.New("actors: subscriber too slow")
+	// ErrInvalidAfterSeq: a subscription asked to resume after a seq the
+	// session has not reached.
+	ErrInvalidAfterSeq = errors.New("actors: after_seq is beyond the session's latest event")
 	// ErrSessionClosed: the session actor stopped while the subscriber followed it.
 	ErrSessionClosed = errors.New("actors: session closed")
 )

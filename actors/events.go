@@ -6,6 +6,8 @@ type EventType string
 
 // Session event types.
 const (
+	EventAck      EventType = "ack"
+	EventMessage  EventType = "message"
 	EventText     EventType = "text"
 	EventMetadata EventType = "metadata"
 	EventDone     EventType = "done"
@@ -23,9 +25,19 @@ type Event struct {
 	Seq       int64
 	// TurnID is the ID of the user message whose reply this event belongs to.
 	TurnID   string
-	Content  string     // for EventText
-	Metadata *Metadata  // for EventMetadata
-	Err      *ErrorInfo // for EventError
+	Content  string        // for EventText
+	Metadata *Metadata     // for EventMetadata
+	Err      *ErrorInfo    // for EventError
+	Ack      *ChatAccepted // for EventAck, sent to the chat's sender only
+	Message  *UserMessage  // for EventMessage
+}
+
+// UserMessage is the payload of a message event: a user message was stored.
+type UserMessage struct {
+	MessageID       string `json:"message_id"`
+	Role            string `json:"role"`
+	Content         string `json:"content"`
+	ClientMessageID string `json:"client_message_id,omitempty"`
 }
 
 // Metadata is the payload of a metadata event, sent once per reply.

@@ -126,6 +126,14 @@ func (r *recorder) untilDone(t *testing.T) []Event {
 	}
 }
 
+// skipAck reads the next event, which must be the chat's ack.
+func (r *recorder) skipAck(t *testing.T) {
+	t.Helper()
+	if ev := r.next(t); ev.Type != EventAck || ev.Ack == nil {
+		t.Fatalf("first event %+v, want ack", ev)
+	}
+}
+
 // next returns the next event, failing after a deadline.
 func (r *recorder) next(t *testing.T) Event {
 	t.Helper()

@@ -35,10 +35,18 @@ type (
 	}
 	// replyLoaded: the stored reply to a duplicate message was read.
 	replyLoaded struct {
-		sub  Subscriber
-		turn *turn
-		msg  persistence.Message
-		err  error
+		sub    Subscriber
+		follow bool
+		turn   *turn
+		msg    persistence.Message
+		err    error
+	}
+	// backlogLoaded: stored messages after a subscriber's after_seq were read.
+	backlogLoaded struct {
+		sub   Subscriber
+		after int64
+		msgs  []persistence.Message
+		err   error
 	}
 	// tokenArrived: the model produced more text for generation gen.
 	tokenArrived struct {
@@ -133,6 +141,13 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		a.created(ctx, msg)
 	case *sendChat:
 		a.chat(ctx, msg)
+	case *subscribe:
+		a.subscribe(ctx, msg)
+	case *cancelReply:
+		a.cancel(msg)
+	case backlogLoaded:
+		a.pendingIO--
+		a.backlog(msg)
 	case *unsubscribe:
 		if _, ok := a.subs[msg.sub]; ok {
 			delete(a.subs, msg.sub)
@@ -229,6 +244,10 @@ func (a *sessionActor) unstash(ctx actor.Context) {
 		switch m := m.(type) {
 		case *sendChat:
 			a.chat(ctx, m)
+		case *subscribe:
+			a.subscribe(ctx, m)
+		case *cancelReply:
+			a.cancel(m)
 		}
 	}
 }
@@ -361,7 +380,7 @@ func (a *sessionActor) userStored(ctx actor.Context, msg userMessageStored) {
 		cmd.fail(ErrUnavailable)
 		return
 	}
-	cmd.reply <- chatResult{accepted: ChatAccepted{
+	acc := ChatAccepted{
 		SessionID:       a.id,
 		ProjectID:       a.sess.ProjectID,
 		UserID:          a.sess.UserID,
@@ -369,36 +388,65 @@ func (a *sessionActor) userStored(ctx actor.Context, msg userMessageStored) {
 		ClientMessageID: msg.msg.ClientMessageID,
 		Seq:             msg.msg.Seq,
 		Duplicate:       !msg.created,
-	}}
-	sub := cmd.req.Subscriber
-	if msg.created {
-		t := &turn{user: msg.msg}
-		if sub != nil {
-			a.subs[sub] = subscription{turnID: t.user.ID}
-		}
-		a.queue = append(a.queue, t)
-		a.startNext(ctx)
+	}
+	cmd.reply <- chatResult{accepted: acc}
+	sub, follow := cmd.req.Subscriber, cmd.req.Follow
+	if sub != nil && !sub.Deliver(Event{Type: EventAck, SessionID: a.id, Seq: acc.Seq, TurnID: msg.msg.ID, Ack: &acc}) {
+		a.drop(sub, ErrSlowSubscriber)
+		sub = nil
+	}
+	if !msg.created {
+		a.duplicate(ctx, msg.msg, sub, follow)
 		return
 	}
-	a.duplicate(ctx, msg.msg, sub)
+	t := &turn{user: msg.msg}
+	if sub != nil {
+		a.addSub(sub, t.user.ID, follow)
+	}
+	a.publish(Event{Type: EventMessage, SessionID: a.id, Seq: t.user.Seq, TurnID: t.user.ID, Message: &UserMessage{
+		MessageID: t.user.ID, Role: t.user.Role, Content: t.user.Content, ClientMessageID: t.user.ClientMessageID,
+	}})
+	a.queue = append(a.queue, t)
+	a.startNext(ctx)
+}
+
+// addSub registers sub for one turn, or for the whole session when follow
+// is set; a subscriber that already follows the session keeps doing so.
+func (a *sessionActor) addSub(sub Subscriber, turnID string, follow bool) {
+	if cur, ok := a.subs[sub]; ok && cur.turnID == "" {
+		return
+	}
+	if follow {
+		turnID = ""
+	}
+	a.subs[sub] = subscription{turnID: turnID}
+}
+
+// drop removes sub (if registered) and tells it why.
+func (a *sessionActor) drop(sub Subscriber, err error) {
+	delete(a.subs, sub)
+	sub.Drop(err)
 }
 
 // duplicate brings sub up to date with the turn of an already stored user
 // message: it follows it if it is still in flight, is replayed what the
 // ring or the store holds, and the reply is generated if none was stored.
-func (a *sessionActor) duplicate(ctx actor.Context, user persistence.Message, sub Subscriber) {
+func (a *sessionActor) duplicate(ctx actor.Context, user persistence.Message, sub Subscriber, follow bool) {
+	if cur, ok := a.subs[sub]; sub != nil && ok && cur.turnID == "" {
+		return // it already follows the session, this turn included
+	}
 	if t := a.findTurn(user.ID); t != nil {
 		if sub != nil {
 			evs, _, _ := a.ring.turn(user.ID, user.Seq)
 			if a.deliverAll(sub, evs) {
-				a.subs[sub] = subscription{turnID: user.ID}
+				a.addSub(sub, user.ID, follow)
 			}
 		}
 		return
 	}
 	if evs, complete, ok := a.ring.turn(user.ID, user.Seq); ok && complete {
 		if sub != nil && a.deliverAll(sub, evs) {
-			sub.Drop(nil)
+			a.finishReplay(sub, follow)
 		}
 		return
 	}
@@ -406,8 +454,18 @@ func (a *sessionActor) duplicate(ctx actor.Context, user persistence.Message, su
 	t := &turn{user: user}
 	a.goIO(ctx, func(c context.Context) any {
 		reply, err := store.GetReply(c, user.SessionID, user.ID)
-		return replyLoaded{sub: sub, turn: t, msg: reply, err: err}
+		return replyLoaded{sub: sub, follow: follow, turn: t, msg: reply, err: err}
 	})
+}
+
+// finishReplay ends a replay of a finished turn: a follower goes on with
+// live events, a turn subscriber is done.
+func (a *sessionActor) finishReplay(sub Subscriber, follow bool) {
+	if follow {
+		a.subs[sub] = subscription{}
+		return
+	}
+	sub.Drop(nil)
 }
 
 // replayStored answers a duplicate whose turn is no longer in memory.
@@ -417,7 +475,7 @@ func (a *sessionActor) replayStored(ctx actor.Context, msg replyLoaded) {
 		// The message was stored but its reply never was (the server stopped
 		// mid-way): generate it now.
 		if msg.sub != nil {
-			a.subs[msg.sub] = subscription{turnID: msg.turn.user.ID}
+			a.addSub(msg.sub, msg.turn.user.ID, msg.follow)
 		}
 		a.queue = append(a.queue, msg.turn)
 		a.startNext(ctx)
@@ -436,18 +494,137 @@ func (a *sessionActor) replayStored(ctx actor.Context, msg replyLoaded) {
 	if msg.sub == nil {
 		return
 	}
-	r := msg.msg
-	evs := []Event{}
-	if r.Content != "" {
-		evs = append(evs, Event{Type: EventText, SessionID: a.id, Seq: r.Seq, TurnID: r.TurnID, Content: r.Content})
+	if a.deliverAll(msg.sub, a.storedEvents(msg.msg)) {
+		a.finishReplay(msg.sub, msg.follow)
 	}
-	evs = append(evs,
-		Event{Type: EventMetadata, SessionID: a.id, Seq: r.EndSeq - 1, TurnID: r.TurnID, Metadata: a.metadata(r.ID, r.Status)},
-		Event{Type: EventDone, SessionID: a.id, Seq: r.EndSeq, TurnID: r.TurnID},
+}
+
+// storedEvents rebuilds the events of a stored message. A user message is
+// its message event; a reply is one text event with the whole content (at
+// the reply's first seq), its error if it had one, metadata and done, at the
+// seqs they had when streamed.
+func (a *sessionActor) storedEvents(m persistence.Message) []Event {
+	if m.Role == persistence.RoleUser {
+		return []Event{{Type: EventMessage, SessionID: a.id, Seq: m.Seq, TurnID: m.TurnID, Message: &UserMessage{
+			MessageID: m.ID, Role: m.Role, Content: m.Content, ClientMessageID: m.ClientMessageID,
+		}}}
+	}
+	var evs []Event
+	var stored struct {
+		Error *ErrorInfo `json:"error"`
+	}
+	_ = json.Unmarshal(m.Metadata, &stored) // nil or foreign metadata: no error
+	if m.Content != "" && (stored.Error == nil || m.Seq < m.EndSeq-2) {
+		evs = append(evs, Event{Type: EventText, SessionID: a.id, Seq: m.Seq, TurnID: m.TurnID, Content: m.Content})
+	}
+	if stored.Error != nil {
+		evs = append(evs, Event{Type: EventError, SessionID: a.id, Seq: m.EndSeq - 2, TurnID: m.TurnID, Err: stored.Error})
+	}
+	return append(evs,
+		Event{Type: EventMetadata, SessionID: a.id, Seq: m.EndSeq - 1, TurnID: m.TurnID, Metadata: a.metadata(m.ID, m.Status)},
+		Event{Type: EventDone, SessionID: a.id, Seq: m.EndSeq, TurnID: m.TurnID},
 	)
-	if a.deliverAll(msg.sub, evs) {
-		msg.sub.Drop(nil)
+}
+
+// subscribe adds a follower, bringing it up to date first.
+func (a *sessionActor) subscribe(ctx actor.Context, cmd *subscribe) {
+	switch {
+	case a.draining:
+		cmd.fail(ErrShuttingDown)
+		return
+	case a.phase == phaseLoading || a.phase == phaseCreating:
+		a.stash = append(a.stash, cmd)
+		return
+	case a.phase == phaseAbsent:
+		cmd.fail(ErrNotFound)
+		return
 	}
+	req := cmd.req
+	if req.UserID != a.sess.UserID || !a.sess.IsActive {
+		cmd.fail(ErrNotFound)
+		return
+	}
+	latest := a.nextSeq - 1
+	var after int64
+	switch {
+	case req.AfterSeq != nil:
+		after = *req.AfterSeq
+		if after < 0 || after > latest {
+			cmd.fail(ErrInvalidAfterSeq)
+			return
+		}
+	case a.cur != nil:
+		after = a.cur.user.Seq // the reply in flight, from its start
+	default:
+		after = latest
+	}
+	cmd.reply <- nil
+	sub := req.Subscriber
+	if evs, ok := a.ring.since(after); ok {
+		if a.deliverAll(sub, evs) {
+			a.subs[sub] = subscription{}
+		}
+		return
+	}
+	// Older than memory: read what the store has after it.
+	store, id, limit := a.s.cfg.Store, a.id, a.s.cfg.ReplayEvents
+	a.goIO(ctx, func(c context.Context) any {
+		msgs, err := store.MessagesAfter(c, id, after, limit)
+		return backlogLoaded{sub: sub, after: after, msgs: msgs, err: err}
+	})
+}
+
+// backlog catches a subscriber up from the store, then from memory; where
+// neither holds every missed event it sends EventReset instead.
+func (a *sessionActor) backlog(msg backlogLoaded) {
+	if msg.err != nil {
+		a.s.cfg.Logger.Error("load backlog", "session_id", a.id, "err", msg.err)
+	}
+	var evs []Event
+	upTo := msg.after
+	whole := msg.err == nil && len(msg.msgs) < a.s.cfg.ReplayEvents
+	for _, m := range msg.msgs {
+		if !whole || m.Seq <= upTo {
+			// after_seq falls inside a reply whose pieces are gone.
+			whole = false
+			break
+		}
+		evs = append(evs, a.storedEvents(m)...)
+		upTo = m.EndSeq
+	}
+	live, ok := a.ring.since(upTo)
+	if !whole || !ok {
+		evs = []Event{{Type: EventReset, SessionID: a.id, Seq: a.nextSeq - 1}}
+		if a.cur != nil {
+			// Still show the reply in flight from its start.
+			live, _ = a.ring.since(a.cur.user.Seq)
+		} else {
+			live = nil
+		}
+	}
+	if a.deliverAll(msg.sub, append(evs, live...)) {
+		a.subs[msg.sub] = subscription{}
+	}
+}
+
+// cancel stops the reply being generated, if any.
+func (a *sessionActor) cancel(cmd *cancelReply) {
+	switch {
+	case a.phase == phaseLoading || a.phase == phaseCreating:
+		a.stash = append(a.stash, cmd)
+		return
+	case a.phase == phaseAbsent || cmd.userID != a.sess.UserID || !a.sess.IsActive:
+		cmd.fail(ErrNotFound)
+		return
+	}
+	t := a.cur
+	if t == nil || t.status != "" || t.cancel == nil {
+		cmd.reply <- cancelResult{}
+		return
+	}
+	t.cancelled = true
+	t.cancel()
+	cmd.reply <- cancelResult{cancelled: true}
 }
 
 func (a *sessionActor) findTurn(turnID string) *turn {
@@ -616,7 +793,7 @@ func (a *sessionActor) metadata(messageID, status string) *Metadata {
 func (a *sessionActor) publish(ev Event) {
 	a.ring.add(ev)
 	for sub, s := range a.subs {
-		if s.turnID != "" && s.turnID != ev.TurnID {
+		if s.turnID != "" && (s.turnID != ev.TurnID || ev.Type == EventMessage) {
 			continue
 		}
 		if !sub.Deliver(ev) {

@@ -67,17 +67,20 @@ func TestChatStreamsAndStoresReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := rec.untilDone(t)
-	if got := types(evs); got != "text,text,text,metadata,done" {
+	if got := types(evs); got != "ack,text,text,text,metadata,done" {
 		t.Fatalf("event types = %s", got)
 	}
 	if got := text(evs); got != "Who is she?" {
 		t.Fatalf("text = %q", got)
 	}
 	assertIncreasing(t, evs)
-	if evs[0].Seq <= acc.Seq {
-		t.Fatalf("reply seq %d not after user message seq %d", evs[0].Seq, acc.Seq)
+	if evs[0].Ack == nil || evs[0].Seq != acc.Seq || evs[0].Ack.MessageID != acc.MessageID {
+		t.Fatalf("ack %+v, accepted %+v", evs[0], acc)
 	}
-	meta := evs[3].Metadata
+	if evs[1].Seq <= acc.Seq {
+		t.Fatalf("reply seq %d not after user message seq %d", evs[1].Seq, acc.Seq)
+	}
+	meta := evs[4].Metadata
 	if meta.SessionID != acc.SessionID || meta.ProjectID != acc.ProjectID || meta.Status != persistence.StatusComplete || meta.MessageID == "" {
 		t.Fatalf("metadata = %+v, accepted = %+v", meta, acc)
 	}
@@ -102,8 +105,8 @@ func TestChatStreamsAndStoresReply(t *testing.T) {
 	if msgs[1].Content != "Who is she?" || msgs[1].Status != persistence.StatusComplete || msgs[1].TurnID != msgs[0].ID {
 		t.Fatalf("assistant message = %+v", msgs[1])
 	}
-	if msgs[1].Seq != evs[0].Seq || msgs[1].EndSeq != evs[len(evs)-1].Seq {
-		t.Fatalf("assistant seqs %d..%d, events %d..%d", msgs[1].Seq, msgs[1].EndSeq, evs[0].Seq, evs[len(evs)-1].Seq)
+	if msgs[1].Seq != evs[1].Seq || msgs[1].EndSeq != evs[len(evs)-1].Seq {
+		t.Fatalf("assistant seqs %d..%d, events %d..%d", msgs[1].Seq, msgs[1].EndSeq, evs[1].Seq, evs[len(evs)-1].Seq)
 	}
 	if p := model.prompt(0); len(p) != 2 || p[0].Role != llm.RoleSystem || p[1].Content != "A film about my grandmother" {
 		t.Fatalf("prompt = %+v", p)
@@ -160,7 +163,7 @@ func TestDuplicateAfterPassivationReplaysFromStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := again.untilDone(t)
-	if !acc2.Duplicate || text(evs) != "Tell me more." || types(evs) != "text,metadata,done" {
+	if !acc2.Duplicate || text(evs) != "Tell me more." || types(evs) != "ack,text,metadata,done" {
 		t.Fatalf("accepted %+v, events %s %q", acc2, types(evs), text(evs))
 	}
 }
@@ -197,6 +200,7 @@ func TestQueuedChatsAreAnsweredInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-model.started
+	r1.skipAck(t)
 	if ev := r1.next(t); ev.Content != "first " {
 		t.Fatalf("first event %+v", ev)
 	}
@@ -249,8 +253,8 @@ func TestUpstreamFailureStoresWhatArrived(t *testing.T) {
 		wantText   string
 		wantTypes  string
 	}{
-		{"mid-stream", reply{tokens: []string{"Half ", "a "}, err: cut}, persistence.StatusPartial, "Half a ", "text,text,error,metadata,done"},
-		{"before any token", reply{err: &llm.Error{Code: "upstream_unavailable", Status: 500}}, persistence.StatusFailed, "", "error,metadata,done"},
+		{"mid-stream", reply{tokens: []string{"Half ", "a "}, err: cut}, persistence.StatusPartial, "Half a ", "ack,text,text,error,metadata,done"},
+		{"before any token", reply{err: &llm.Error{Code: "upstream_unavailable", Status: 500}}, persistence.StatusFailed, "", "ack,error,metadata,done"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,6 +290,7 @@ func TestReplyOutlivesItsSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec.skipAck(t)
 	rec.next(t)
 	s.Unsubscribe(acc.SessionID, rec)
 	if err := <-rec.dropped; err != nil {
@@ -333,8 +338,8 @@ func TestPassivationAndReactivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs2 := r2.untilDone(t)
-	if acc2.Seq <= evs1[len(evs1)-1].Seq || evs2[0].Seq <= acc2.Seq {
-		t.Fatalf("seqs restarted: first turn ended at %d, second message %d, reply %d", evs1[len(evs1)-1].Seq, acc2.Seq, evs2[0].Seq)
+	if acc2.Seq <= evs1[len(evs1)-1].Seq || evs2[1].Seq <= acc2.Seq {
+		t.Fatalf("seqs restarted: first turn ended at %d, second message %d, reply %d", evs1[len(evs1)-1].Seq, acc2.Seq, evs2[1].Seq)
 	}
 	var got []string
 	for _, m := range model.prompt(1)[1:] {
@@ -399,6 +404,7 @@ func TestShutdownStoresTheReplyInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec.skipAck(t)
 	rec.next(t)
 	sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

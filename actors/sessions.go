@@ -26,6 +26,7 @@ type Store interface {
 	AppendMessage(ctx context.Context, m persistence.Message) (persistence.Message, bool, error)
 	RecentMessages(ctx context.Context, sessionID string, limit int) ([]persistence.Message, error)
 	GetReply(ctx context.Context, sessionID, turnID string) (persistence.Message, error)
+	MessagesAfter(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]persistence.Message, error)
 }
 
 // ChatModel streams a chat reply, calling emit with each piece of text as it
@@ -138,8 +139,21 @@ type ChatRequest struct {
 	ProjectID       string
 	Text            string
 	ClientMessageID string
-	// Subscriber, when set, receives the events of this message's reply and
-	// is dropped with a nil error after its done event.
+	// Subscriber, when set, first gets an EventAck, then the events of this
+	// message's reply, and is dropped with a nil error after its done event.
+	// With Follow it stays subscribed to the whole session instead.
+	Subscriber Subscriber
+	Follow     bool
+}
+
+// SubscribeRequest asks to follow a session's events.
+type SubscribeRequest struct {
+	UserID    string
+	SessionID string
+	// AfterSeq, when set, asks for every event after it first (or an
+	// EventReset when they are gone); when nil the subscriber gets the reply
+	// in flight from its start, if any, then live events.
+	AfterSeq   *int64
 	Subscriber Subscriber
 }
 
@@ -174,6 +188,41 @@ func (s *Sessions) Chat(ctx context.Context, req ChatRequest) (ChatAccepted, err
 		return r.accepted, r.err
 	case <-ctx.Done():
 		return ChatAccepted{}, fmt.Errorf("actors: chat in session %s: %w", req.SessionID, ctx.Err())
+	}
+}
+
+// Subscribe makes req.Subscriber follow the session. It returns once the
+// subscriber is registered and the catch-up events are queued to it, or with
+// ErrNotFound (not the caller's session) or ErrInvalidAfterSeq.
+func (s *Sessions) Subscribe(ctx context.Context, req SubscribeRequest) error {
+	if s.closing.Load() {
+		return ErrShuttingDown
+	}
+	reply := make(chan error, 1)
+	s.root.Send(s.manager, routed{sessionID: req.SessionID, msg: &subscribe{req: req, reply: reply}})
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("actors: subscribe to session %s: %w", req.SessionID, ctx.Err())
+	}
+}
+
+// Cancel stops the reply the session is generating, if any: the model
+// request is cancelled, what arrived is stored with status cancelled and
+// every subscriber gets metadata and done. It reports whether a reply was
+// stopped.
+func (s *Sessions) Cancel(ctx context.Context, userID, sessionID string) (bool, error) {
+	if s.closing.Load() {
+		return false, ErrShuttingDown
+	}
+	reply := make(chan cancelResult, 1)
+	s.root.Send(s.manager, routed{sessionID: sessionID, msg: &cancelReply{userID: userID, reply: reply}})
+	select {
+	case r := <-reply:
+		return r.cancelled, r.err
+	case <-ctx.Done():
+		return false, fmt.Errorf("actors: cancel in session %s: %w", sessionID, ctx.Err())
 	}
 }
 
@@ -260,6 +309,27 @@ type sendChat struct {
 }
 
 func (c *sendChat) fail(err error) { c.reply <- chatResult{err: err} }
+
+// subscribe asks a session actor to add a subscriber.
+type subscribe struct {
+	req   SubscribeRequest
+	reply chan<- error
+}
+
+func (c *subscribe) fail(err error) { c.reply <- err }
+
+// cancelReply asks a session actor to stop the reply in flight.
+type cancelReply struct {
+	userID string
+	reply  chan<- cancelResult
+}
+
+type cancelResult struct {
+	cancelled bool
+	err       error
+}
+
+func (c *cancelReply) fail(err error) { c.reply <- cancelResult{err: err} }
 
 // unsubscribe asks a session actor to forget a subscriber.
 type unsubscribe struct{ sub Subscriber }

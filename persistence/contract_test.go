@@ -40,6 +40,7 @@ type store interface {
 	RecentMessages(ctx context.Context, sessionID string, limit int) ([]persistence.Message, error)
 	ListMessages(ctx context.Context, sessionID string, limit, offset int) ([]persistence.Message, error)
 	GetReply(ctx context.Context, sessionID, turnID string) (persistence.Message, error)
+	MessagesAfter(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]persistence.Message, error)
 
 	GetDossier(ctx context.Context, projectID string) (persistence.Dossier, error)
 	CreateDossier(ctx context.Context, d persistence.Dossier, src persistence.DossierVersion) (persistence.Dossier, error)
@@ -76,6 +77,7 @@ func runContract(t *testing.T, open opener) {
 		{"SessionCounters", testSessionCounters},
 		{"RecentMessages", testRecentMessages},
 		{"ListMessages", testListMessages},
+		{"MessagesAfter", testMessagesAfter},
 		{"GetReply", testGetReply},
 		{"ListSessions", testListSessions},
 		{"Metadata", testMetadata},
@@ -673,6 +675,38 @@ func testListMessages(t *testing.T, open opener) {
 	wantErr(t, "ListMessages limit 0", err, persistence.ErrInvalid)
 	_, err = f.s.ListMessages(ctx, f.session.ID, 5, -1)
 	wantErr(t, "ListMessages offset -1", err, persistence.ErrInvalid)
+}
+
+func testMessagesAfter(t *testing.T, open opener) {
+	ctx := t.Context()
+	f := newFixture(t, open)
+	// A user message at seq 1 and a reply spanning seqs 2..6.
+	if _, _, err := f.s.AppendMessage(ctx, persistence.Message{SessionID: f.session.ID, Seq: 1, Role: persistence.RoleUser, Content: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.s.AppendMessage(ctx, persistence.Message{SessionID: f.session.ID, Seq: 2, EndSeq: 6, Role: persistence.RoleAssistant, Content: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		after int64
+		limit int
+		want  []int64
+	}{
+		{0, 10, []int64{1, 2}},
+		{1, 10, []int64{2}},
+		{3, 10, []int64{2}}, // inside the reply: the reply is still missed in part
+		{6, 10, []int64{}},
+		{0, 1, []int64{1}},
+	}
+	for _, c := range cases {
+		got, err := f.s.MessagesAfter(ctx, f.session.ID, c.after, c.limit)
+		if err != nil {
+			t.Fatalf("MessagesAfter(%d): %v", c.after, err)
+		}
+		wantEqual(t, fmt.Sprintf("MessagesAfter(%d, %d) seqs", c.after, c.limit), seqs(got), c.want)
+	}
+	_, err := f.s.MessagesAfter(ctx, f.session.ID, 0, 0)
+	wantErr(t, "MessagesAfter limit 0", err, persistence.ErrInvalid)
 }
 
 func testGetReply(t *testing.T, open opener) {

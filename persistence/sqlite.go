@@ -600,6 +600,25 @@ func (s *SQLite) ListMessages(ctx context.Context, sessionID string, limit, offs
 	return out, nil
 }
 
+// MessagesAfter returns, in seq order, at most limit messages of a session
+// that end after afterSeq (a message whose events straddle afterSeq is
+// included): what a subscriber resuming after afterSeq has missed.
+func (s *SQLite) MessagesAfter(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]Message, error) {
+	if err := checkPage(limit, 0); err != nil {
+		return nil, fmt.Errorf("persistence: messages of %s after %d: %w", sessionID, afterSeq, err)
+	}
+	cid, ok := canonicalID(sessionID)
+	if !ok {
+		return []Message{}, nil
+	}
+	out, err := s.queryMessages(ctx, `SELECT `+liteMessageCols+` FROM messages
+		WHERE session_id = ? AND end_seq > ? ORDER BY seq LIMIT ?`, cid, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: messages of %s after %d: %w", cid, afterSeq, err)
+	}
+	return out, nil
+}
+
 // GetReply returns the assistant message of a turn (the latest, should a
 // turn have several), or ErrNotFound.
 func (s *SQLite) GetReply(ctx context.Context, sessionID, turnID string) (Message, error) {

@@ -88,18 +88,24 @@ func (s *Server) decodeChat(w http.ResponseWriter, r *http.Request) (chatRequest
 	if aerr := decodeStrict(body, &req); aerr != nil {
 		return req, aerr
 	}
+	return req, s.validateChat(&req)
+}
+
+// validateChat checks a chat's fields and canonicalises its ids; the
+// WebSocket chat frame goes through it too.
+func (s *Server) validateChat(req *chatRequest) *apiError {
 	switch {
 	case req.Text == nil:
-		return req, errInvalid("text_required", "text is required")
+		return errInvalid("text_required", "text is required")
 	case strings.TrimSpace(*req.Text) == "":
-		return req, errInvalid("text_empty", "text must not be empty")
+		return errInvalid("text_empty", "text must not be empty")
 	case len(*req.Text) > s.cfg.MaxTextBytes:
-		return req, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "text_too_large",
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "text_too_large",
 			Message: fmt.Sprintf("text is longer than %d bytes", s.cfg.MaxTextBytes)}
 	case !utf8.ValidString(*req.Text):
-		return req, errInvalid("text_invalid", "text must be valid UTF-8")
+		return errInvalid("text_invalid", "text must be valid UTF-8")
 	case len(req.ClientMessageID) > maxClientMessageID:
-		return req, errInvalid("invalid_client_message_id",
+		return errInvalid("invalid_client_message_id",
 			fmt.Sprintf("client_message_id must be at most %d bytes", maxClientMessageID))
 	}
 	for _, f := range []struct {
@@ -111,11 +117,11 @@ func (s *Server) decodeChat(w http.ResponseWriter, r *http.Request) (chatRequest
 		}
 		id, aerr := parseUUID(f.name, *f.v)
 		if aerr != nil {
-			return req, aerr
+			return aerr
 		}
 		*f.v = id
 	}
-	return req, nil
+	return nil
 }
 
 // decodeStrict decodes one JSON object, refusing unknown fields and
@@ -162,6 +168,8 @@ func (s *Server) sessionError(err error) *apiError {
 	switch {
 	case errors.Is(err, actors.ErrNotFound):
 		return errNotFound("session_not_found", "no such session")
+	case errors.Is(err, actors.ErrInvalidAfterSeq):
+		return errInvalid("invalid_after_seq", "after_seq is beyond the session's latest event")
 	case errors.Is(err, actors.ErrProjectMismatch):
 		return &apiError{Status: http.StatusConflict, Code: "project_mismatch",
 			Message: "the session belongs to another project"}

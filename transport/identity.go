@@ -35,9 +35,15 @@ func anonymousID(r *http.Request, bodyID string) (identity, bool, *apiError) {
 	return identity{UserID: u.String(), Anonymous: true}, true, nil
 }
 
-// requireIdentity is anonymousID for endpoints that need a caller.
-func requireIdentity(r *http.Request) (identity, *apiError) {
-	id, ok, aerr := anonymousID(r, "")
+// requireIdentity is anonymousID for endpoints that need a caller. With
+// query set, a ?user_id= parameter also counts (for EventSource and
+// WebSocket clients, which cannot set headers).
+func requireIdentity(r *http.Request, query bool) (identity, *apiError) {
+	var fromQuery string
+	if query {
+		fromQuery = r.URL.Query().Get("user_id")
+	}
+	id, ok, aerr := anonymousID(r, fromQuery)
 	if aerr != nil {
 		return identity{}, aerr
 	}

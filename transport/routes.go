@@ -10,6 +10,9 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("POST /api/v1/chat", s.handleChat)
 	mux.HandleFunc("GET /api/v1/sessions/{session_id}/messages", s.handleMessages)
+	mux.HandleFunc("GET /api/v1/sessions/{session_id}/stream", s.handleStream)
+	mux.HandleFunc("POST /api/v1/sessions/{session_id}/cancel", s.handleCancel)
+	mux.HandleFunc("GET /api/v1/ws", s.handleWebSocket)
 
 	// Paths that exist answer other methods with a JSON 405; anything else
 	// is a JSON 404.
@@ -18,6 +21,9 @@ func (s *Server) routes() http.Handler {
 		"/readyz":                                "GET",
 		"/api/v1/chat":                           "POST",
 		"/api/v1/sessions/{session_id}/messages": "GET",
+		"/api/v1/sessions/{session_id}/stream":   "GET",
+		"/api/v1/sessions/{session_id}/cancel":   "POST",
+		"/api/v1/ws":                             "GET",
 	}
 	for path, methods := range allow {
 		mux.HandleFunc(path, methodNotAllowed(methods))

@@ -13,6 +13,8 @@ import (
 // Sessions is what the transport needs from the session actors.
 type Sessions interface {
 	Chat(ctx context.Context, req actors.ChatRequest) (actors.ChatAccepted, error)
+	Subscribe(ctx context.Context, req actors.SubscribeRequest) error
+	Cancel(ctx context.Context, userID, sessionID string) (bool, error)
 	Unsubscribe(sessionID string, sub actors.Subscriber)
 }
 
@@ -35,12 +37,23 @@ type Config struct {
 	Dependencies []Dependency
 	// MaxTextBytes caps a chat message's text; default 32 KiB.
 	MaxTextBytes int
-	// QueueSize bounds each stream's outbound queue, in events; default 1024.
+	// QueueSize bounds each stream's and each WebSocket's outbound queue, in
+	// events; default 1024. A client whose queue fills is disconnected.
 	QueueSize int
 	// WriteTimeout bounds each write to a stream; default 10s.
 	WriteTimeout time.Duration
-	// Heartbeat is how often an idle stream gets an SSE comment; default 15s.
+	// Heartbeat is how often an idle SSE stream gets a comment; default 15s.
 	Heartbeat time.Duration
+	// PingInterval is how often a WebSocket is pinged; default 25s. A pong
+	// must come within PingTimeout (default 15s) or the socket is closed.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	// MaxFrameBytes caps a WebSocket frame from a client; default 64 KiB.
+	MaxFrameBytes int64
+	// AllowedOrigins are the browser origins (host patterns, as
+	// coder/websocket's AcceptOptions.OriginPatterns) allowed to open a
+	// WebSocket besides the server's own.
+	AllowedOrigins []string
 }
 
 // Dependency is a service /readyz checks: Ping returns nil when it is reachable.
@@ -75,6 +88,15 @@ func NewServer(cfg Config) *Server {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
 	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 25 * time.Second
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = 15 * time.Second
+	}
+	if cfg.MaxFrameBytes <= 0 {
+		cfg.MaxFrameBytes = 64 << 10
+	}
 	s := &Server{cfg: cfg}
 	s.closing, s.close = context.WithCancel(context.Background())
 	s.handler = s.routes()
@@ -84,6 +106,7 @@ func NewServer(cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Close tells long-lived streams that the server is going away; they end
-// after writing what they hold. Chat streams end when their reply is done.
+// Close tells long-lived streams that the server is going away: follow
+// streams end and WebSockets close with 1001 going away, after writing what
+// they hold. Chat streams end when their reply is done.
 func (s *Server) Close() { s.close() }

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -10,14 +9,6 @@ import (
 
 	"github.com/storyd/storyd/actors"
 )
-
-// sseEvent is the JSON data of one SSE event, in the seed's shape.
-type sseEvent struct {
-	Type     string            `json:"type"`
-	Content  string            `json:"content,omitempty"`
-	Metadata *actors.Metadata  `json:"metadata,omitempty"`
-	Error    *actors.ErrorInfo `json:"error,omitempty"`
-}
 
 // streamSSE writes the events of q to w until the subscription ends, the
 // client leaves or the server closes.
@@ -37,6 +28,9 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID str
 	defer heartbeat.Stop()
 	var buf bytes.Buffer
 	write := func(ev actors.Event) bool {
+		if ev.Type == actors.EventAck {
+			return true // SSE answers the chat request itself
+		}
 		buf.Reset()
 		writeSSE(&buf, ev)
 		if err := rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -93,19 +87,9 @@ func (s *Server) flush(rc *http.ResponseController) error {
 // writeSSE appends ev as one SSE event: an id line with its seq and a data
 // line with its JSON.
 func writeSSE(buf *bytes.Buffer, ev actors.Event) {
-	data := sseEvent{Type: string(ev.Type)}
-	switch ev.Type {
-	case actors.EventText:
-		data.Content = ev.Content
-	case actors.EventMetadata:
-		data.Metadata = ev.Metadata
-	case actors.EventError:
-		data.Error = ev.Err
-	}
-	b, _ := json.Marshal(data) // plain structs of strings: cannot fail
 	buf.WriteString("id: ")
 	buf.WriteString(strconv.FormatInt(ev.Seq, 10))
 	buf.WriteString("\ndata: ")
-	buf.Write(b)
+	buf.Write(encodeEvent(ev))
 	buf.WriteString("\n\n")
 }

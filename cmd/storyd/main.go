@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -246,12 +247,13 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 		return err
 	}
 	api := transport.NewServer(transport.Config{
-		Sessions:     sessions,
-		Store:        st,
-		Logger:       logger,
-		Provider:     provider,
-		Dependencies: deps,
-		MaxTextBytes: cfg.MaxTextBytes,
+		Sessions:       sessions,
+		Store:          st,
+		Logger:         logger,
+		Provider:       provider,
+		Dependencies:   deps,
+		AllowedOrigins: originHosts(cfg.CORSOrigins),
+		MaxTextBytes:   cfg.MaxTextBytes,
 	})
 	srv := &http.Server{
 		Handler:           api,
@@ -295,6 +297,20 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 	}
 	logger.Info("stopped")
 	return err
+}
+
+// originHosts turns CORS_ORIGINS entries (https://app.example.com) into
+// the host patterns the WebSocket origin check takes (app.example.com).
+func originHosts(origins []string) []string {
+	var hosts []string
+	for _, o := range origins {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			hosts = append(hosts, u.Host)
+		} else {
+			hosts = append(hosts, o)
+		}
+	}
+	return hosts
 }
 
 // levelFloor drops records below min; protoactor logs every actor start at

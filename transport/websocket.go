@@ -1,0 +1,441 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"github.com/storyd/storyd/actors"
+)
+
+// clientFrame is any frame a WebSocket client sends; Type says which fields
+// matter (see docs/protocol.md).
+type clientFrame struct {
+	Type            string  `json:"type"`
+	Text            *string `json:"text,omitempty"`
+	SessionID       string  `json:"session_id,omitempty"`
+	ProjectID       string  `json:"project_id,omitempty"`
+	ClientMessageID string  `json:"client_message_id,omitempty"`
+	AfterSeq        *int64  `json:"after_seq,omitempty"`
+	UserID          string  `json:"user_id,omitempty"`
+	AccessToken     string  `json:"access_token,omitempty"`
+}
+
+// outFrame is one frame queued for the writer: a session event (encoded by
+// the writer, off the actor's goroutine) or a ready-made control frame.
+type outFrame struct {
+	ev  actors.Event
+	raw []byte
+}
+
+// closeRequest asks the writer to close the socket.
+type closeRequest struct {
+	status websocket.StatusCode
+	reason string
+}
+
+// wsConn is one client socket. The handler goroutine reads frames; the
+// writer goroutine, started and awaited by the handler, is the only one
+// that writes; the pinger goroutine checks the peer is alive. Session actors
+// reach the socket through wsSub, which never blocks.
+type wsConn struct {
+	s       *Server
+	c       *websocket.Conn
+	out     chan outFrame
+	closing chan closeRequest // capacity 1: the first close request wins
+
+	mu   sync.Mutex
+	who  *identity
+	subs map[string]*wsSub // session id → its current subscription
+}
+
+// wsSub is the subscriber of one session on one socket. A replaced or
+// removed subscription is deactivated first, so that events still in
+// flight to it are discarded instead of reaching the client twice.
+type wsSub struct {
+	conn      *wsConn
+	sessionID string
+	active    atomic.Bool
+}
+
+// Deliver implements actors.Subscriber.
+func (w *wsSub) Deliver(ev actors.Event) bool {
+	if !w.active.Load() {
+		return true
+	}
+	return w.conn.enqueue(outFrame{ev: ev})
+}
+
+// Drop implements actors.Subscriber.
+func (w *wsSub) Drop(err error) {
+	w.conn.forget(w)
+	switch {
+	case !w.active.Swap(false) || err == nil:
+	case errors.Is(err, actors.ErrSlowSubscriber):
+		w.conn.close(websocket.StatusPolicyViolation, "slow consumer")
+	default:
+		w.conn.sendError(w.sessionID, &apiError{Code: "session_closed",
+			Message: "the session stopped; subscribe again with after_seq"})
+	}
+}
+
+// handleWebSocket serves /api/v1/ws.
+func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	var who *identity
+	if r.URL.Query().Get("user_id") != "" {
+		id, aerr := requireIdentity(r, true)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		who = &id
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	if err != nil {
+		return // Accept answered the request
+	}
+	c.SetReadLimit(s.cfg.MaxFrameBytes)
+	conn := &wsConn{
+		s:       s,
+		c:       c,
+		out:     make(chan outFrame, s.cfg.QueueSize),
+		closing: make(chan closeRequest, 1),
+		who:     who,
+		subs:    map[string]*wsSub{},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		conn.writeLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		conn.pingLoop(ctx)
+	}()
+	conn.readLoop(ctx)
+	cancel()
+	wg.Wait()
+	conn.unsubscribeAll()
+	_ = c.CloseNow()
+}
+
+// readLoop handles client frames until the socket fails or closes.
+func (c *wsConn) readLoop(ctx context.Context) {
+	for {
+		typ, data, err := c.c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+				c.s.cfg.Logger.Info("websocket frame too big", "limit", c.s.cfg.MaxFrameBytes)
+			}
+			return
+		}
+		if typ != websocket.MessageText {
+			c.sendError("", errBadRequest("unsupported_frame", "send JSON text frames"))
+			continue
+		}
+		c.handle(ctx, data)
+	}
+}
+
+func (c *wsConn) handle(ctx context.Context, data []byte) {
+	var f clientFrame
+	if aerr := decodeStrict(data, &f); aerr != nil {
+		c.sendError("", aerr)
+		return
+	}
+	switch f.Type {
+	case "ping":
+		c.enqueueRaw([]byte(`{"type":"pong"}`))
+		return
+	case "auth":
+		c.auth(f)
+		return
+	case "chat", "subscribe", "unsubscribe", "cancel":
+	default:
+		c.sendError(f.SessionID, errBadRequest("unknown_type",
+			"unknown frame type "+quote(f.Type)+"; use auth, chat, subscribe, unsubscribe, cancel or ping"))
+		return
+	}
+	who := c.identity()
+	if who == nil {
+		c.sendError(f.SessionID, &apiError{Status: http.StatusUnauthorized, Code: "identity_required",
+			Message: "send {\"type\":\"auth\",\"user_id\":\"…\"} first, or connect with ?user_id="})
+		return
+	}
+	// Commands wait for the session actor at most this long.
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	switch f.Type {
+	case "chat":
+		c.chat(cctx, *who, f)
+	case "subscribe":
+		c.subscribe(cctx, *who, f)
+	case "unsubscribe":
+		if id, aerr := parseUUID("session_id", f.SessionID); aerr != nil {
+			c.sendError(f.SessionID, aerr)
+		} else {
+			c.unsubscribe(id)
+		}
+	case "cancel":
+		id, aerr := parseUUID("session_id", f.SessionID)
+		if aerr != nil {
+			c.sendError(f.SessionID, aerr)
+			return
+		}
+		if _, err := c.s.cfg.Sessions.Cancel(cctx, who.UserID, id); err != nil {
+			c.sendError(id, c.s.sessionError(err))
+		}
+	}
+}
+
+func (c *wsConn) auth(f clientFrame) {
+	if f.AccessToken != "" {
+		c.sendError("", &apiError{Status: http.StatusUnauthorized, Code: "access_token_unsupported",
+			Message: "access tokens are not accepted yet; send user_id"})
+		return
+	}
+	req := &http.Request{Header: http.Header{}}
+	id, ok, aerr := anonymousID(req, f.UserID)
+	if aerr == nil && !ok {
+		aerr = errInvalid("invalid_user_id", "auth needs a user_id")
+	}
+	if aerr != nil {
+		c.sendError("", aerr)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.who != nil && c.who.UserID != id.UserID {
+		c.sendError("", &apiError{Code: "identity_change_refused",
+			Message: "this socket already belongs to another user; open a new one"})
+		return
+	}
+	c.who = &id
+}
+
+func (c *wsConn) chat(ctx context.Context, who identity, f clientFrame) {
+	req := chatRequest{Text: f.Text, SessionID: f.SessionID, ProjectID: f.ProjectID, ClientMessageID: f.ClientMessageID}
+	if aerr := c.s.validateChat(&req); aerr != nil {
+		c.sendError(f.SessionID, aerr)
+		return
+	}
+	if req.SessionID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			id = uuid.New()
+		}
+		req.SessionID = id.String()
+	}
+	sub, fresh := c.follow(req.SessionID)
+	_, err := c.s.cfg.Sessions.Chat(ctx, actors.ChatRequest{
+		UserID:          who.UserID,
+		Anonymous:       who.Anonymous,
+		SessionID:       req.SessionID,
+		ProjectID:       req.ProjectID,
+		Text:            *req.Text,
+		ClientMessageID: req.ClientMessageID,
+		Subscriber:      sub,
+		Follow:          true,
+	})
+	if err != nil {
+		if fresh {
+			c.unsubscribe(req.SessionID)
+		}
+		c.sendError(req.SessionID, c.s.sessionError(err))
+	}
+}
+
+func (c *wsConn) subscribe(ctx context.Context, who identity, f clientFrame) {
+	id, aerr := parseUUID("session_id", f.SessionID)
+	if aerr != nil {
+		c.sendError(f.SessionID, aerr)
+		return
+	}
+	c.unsubscribe(id) // a new subscribe replaces the old one
+	sub, _ := c.follow(id)
+	err := c.s.cfg.Sessions.Subscribe(ctx, actors.SubscribeRequest{
+		UserID: who.UserID, SessionID: id, AfterSeq: f.AfterSeq, Subscriber: sub,
+	})
+	if err != nil {
+		c.unsubscribe(id)
+		c.sendError(id, c.s.sessionError(err))
+	}
+}
+
+// follow returns the socket's subscription to a session, making one if
+// there is none (fresh).
+func (c *wsConn) follow(sessionID string) (sub *wsSub, fresh bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sub, ok := c.subs[sessionID]; ok {
+		return sub, false
+	}
+	sub = &wsSub{conn: c, sessionID: sessionID}
+	sub.active.Store(true)
+	c.subs[sessionID] = sub
+	return sub, true
+}
+
+// unsubscribe ends the socket's subscription to a session, if any.
+func (c *wsConn) unsubscribe(sessionID string) {
+	c.mu.Lock()
+	sub, ok := c.subs[sessionID]
+	delete(c.subs, sessionID)
+	c.mu.Unlock()
+	if ok {
+		sub.active.Store(false)
+		c.s.cfg.Sessions.Unsubscribe(sessionID, sub)
+	}
+}
+
+// forget removes sub from the socket's map if it is still the current one.
+func (c *wsConn) forget(sub *wsSub) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.subs[sub.sessionID] == sub {
+		delete(c.subs, sub.sessionID)
+	}
+}
+
+func (c *wsConn) unsubscribeAll() {
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.subs))
+	for id := range c.subs {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.unsubscribe(id)
+	}
+}
+
+func (c *wsConn) identity() *identity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.who
+}
+
+// enqueue queues f for the writer without blocking; a full queue means the
+// client fell behind: the socket is closed and enqueue reports false.
+func (c *wsConn) enqueue(f outFrame) bool {
+	select {
+	case c.out <- f:
+		return true
+	default:
+		c.close(websocket.StatusPolicyViolation, "slow consumer")
+		return false
+	}
+}
+
+func (c *wsConn) enqueueRaw(b []byte) { c.enqueue(outFrame{raw: b}) }
+
+func (c *wsConn) sendError(sessionID string, e *apiError) {
+	c.enqueueRaw(encodeError(sessionID, e))
+}
+
+// close asks the writer to close the socket with status; the first request
+// wins.
+func (c *wsConn) close(status websocket.StatusCode, reason string) {
+	select {
+	case c.closing <- closeRequest{status: status, reason: reason}:
+	default:
+	}
+}
+
+// writeLoop writes queued frames, each under its own deadline, until the
+// socket closes. A close request is served before any further frame; on
+// server shutdown the frames already queued are written first.
+func (c *wsConn) writeLoop(ctx context.Context) {
+	for {
+		select {
+		case req := <-c.closing:
+			c.closeWith(req)
+			return
+		default:
+		}
+		select {
+		case req := <-c.closing:
+			c.closeWith(req)
+			return
+		case f := <-c.out:
+			if !c.write(ctx, f) {
+				return
+			}
+		case <-c.s.closing.Done():
+		drain:
+			for {
+				select {
+				case f := <-c.out:
+					if !c.write(ctx, f) {
+						return
+					}
+				default:
+					break drain
+				}
+			}
+			c.closeWith(closeRequest{status: websocket.StatusGoingAway, reason: "server shutting down"})
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (c *wsConn) write(ctx context.Context, f outFrame) bool {
+	b := f.raw
+	if b == nil {
+		b = encodeEvent(f.ev)
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
+	defer cancel()
+	if err := c.c.Write(wctx, websocket.MessageText, b); err != nil {
+		return false
+	}
+	return true
+}
+
+func (c *wsConn) closeWith(req closeRequest) {
+	if req.status == websocket.StatusPolicyViolation {
+		c.s.cfg.Logger.Info("websocket closed", "status", req.status, "reason", req.reason)
+	}
+	_ = c.c.Close(req.status, req.reason)
+}
+
+// pingLoop pings the peer every PingInterval and closes a socket whose pong
+// does not come within PingTimeout.
+func (c *wsConn) pingLoop(ctx context.Context) {
+	t := time.NewTicker(c.s.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, c.s.cfg.PingTimeout)
+			err := c.c.Ping(pctx)
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil {
+					c.s.cfg.Logger.Info("websocket peer did not answer ping", "err", err)
+				}
+				_ = c.c.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
