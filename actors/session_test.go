@@ -424,3 +424,141 @@ func TestShutdownStoresTheReplyInFlight(t *testing.T) {
 		t.Fatalf("chat after shutdown: %v", err)
 	}
 }
+
+func int64p(n int64) *int64 { return &n }
+
+func TestSubscribeResumesExactly(t *testing.T) {
+	s, store := newTestSessions(t, newFakeModel(reply{tokens: []string{"a ", "b ", "c ", "d"}}), nil)
+	user := uuid.NewString()
+	sender := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "hi", Subscriber: sender})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := sender.untilDone(t)[1:] // without the ack
+	msgs, _ := store.ListMessages(ctx(t), acc.SessionID, 10, 0)
+	for cut := 0; cut < len(all); cut++ {
+		rec := newRecorder()
+		after := all[cut].Seq
+		if err := s.Subscribe(ctx(t), SubscribeRequest{UserID: user, SessionID: acc.SessionID, AfterSeq: int64p(after), Subscriber: rec}); err != nil {
+			t.Fatal(err)
+		}
+		want := all[cut+1:]
+		for i, w := range want {
+			got := rec.next(t)
+			if got.Seq != w.Seq || got.Type != w.Type || got.Content != w.Content {
+				t.Fatalf("after %d, event %d = %+v, want %+v", after, i, got, w)
+			}
+		}
+		s.Unsubscribe(acc.SessionID, rec)
+	}
+	if text(all) != msgs[1].Content {
+		t.Fatalf("streamed %q, stored %q", text(all), msgs[1].Content)
+	}
+}
+
+func TestSubscribeErrors(t *testing.T) {
+	s, _ := newTestSessions(t, newFakeModel(), nil)
+	user := uuid.NewString()
+	rec := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "hi", Subscriber: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := rec.untilDone(t)
+	cases := []struct {
+		name string
+		req  SubscribeRequest
+		want error
+	}{
+		{"future seq", SubscribeRequest{UserID: user, SessionID: acc.SessionID, AfterSeq: int64p(last[len(last)-1].Seq + 1)}, ErrInvalidAfterSeq},
+		{"negative seq", SubscribeRequest{UserID: user, SessionID: acc.SessionID, AfterSeq: int64p(-1)}, ErrInvalidAfterSeq},
+		{"other user", SubscribeRequest{UserID: uuid.NewString(), SessionID: acc.SessionID}, ErrNotFound},
+		{"no such session", SubscribeRequest{UserID: user, SessionID: uuid.NewString()}, ErrNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.Subscriber = newRecorder()
+			if err := s.Subscribe(ctx(t), tc.req); !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestResumeAfterPassivationUsesTheStore(t *testing.T) {
+	s, _ := newTestSessions(t, newFakeModel(reply{tokens: []string{"one ", "two"}}, reply{tokens: []string{"three"}}),
+		func(c *Config) { c.IdleTimeout = 20 * time.Millisecond })
+	user := uuid.NewString()
+	r1 := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "first", Subscriber: r1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := r1.untilDone(t)
+	r2 := newRecorder()
+	if _, err := s.Chat(ctx(t), ChatRequest{UserID: user, SessionID: acc.SessionID, Text: "second", Subscriber: r2}); err != nil {
+		t.Fatal(err)
+	}
+	r2.untilDone(t)
+	eventually(t, "passivation", func() bool { n, _ := s.Live(ctx(t)); return n == 0 })
+
+	// Between two stored messages: rebuilt from the store.
+	rec := newRecorder()
+	if err := s.Subscribe(ctx(t), SubscribeRequest{UserID: user, SessionID: acc.SessionID, AfterSeq: int64p(first[len(first)-1].Seq), Subscriber: rec}); err != nil {
+		t.Fatal(err)
+	}
+	if got := types([]Event{rec.next(t), rec.next(t), rec.next(t), rec.next(t)}); got != "message,text,metadata,done" {
+		t.Fatalf("rebuilt events %s", got)
+	}
+	s.Unsubscribe(acc.SessionID, rec)
+
+	// Inside a reply that is no longer in memory: reset.
+	eventually(t, "passivation", func() bool { n, _ := s.Live(ctx(t)); return n == 0 })
+	rec = newRecorder()
+	if err := s.Subscribe(ctx(t), SubscribeRequest{UserID: user, SessionID: acc.SessionID, AfterSeq: int64p(first[1].Seq), Subscriber: rec}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := rec.next(t); ev.Type != EventReset {
+		t.Fatalf("got %+v, want reset", ev)
+	}
+}
+
+func TestCancelStopsTheReply(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	model := newFakeModel(reply{tokens: []string{"partial ", "never"}, gate: gate})
+	s, store := newTestSessions(t, model, nil)
+	user := uuid.NewString()
+	sender := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "hi", Subscriber: sender})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := newRecorder()
+	if err := s.Subscribe(ctx(t), SubscribeRequest{UserID: user, SessionID: acc.SessionID, Subscriber: follower}); err != nil {
+		t.Fatal(err)
+	}
+	sender.skipAck(t)
+	sender.next(t) // "partial "
+	if ok, err := s.Cancel(ctx(t), uuid.NewString(), acc.SessionID); !errors.Is(err, ErrNotFound) || ok {
+		t.Fatalf("stranger's cancel: %v %v", ok, err)
+	}
+	if ok, err := s.Cancel(ctx(t), user, acc.SessionID); err != nil || !ok {
+		t.Fatalf("cancel: %v %v", ok, err)
+	}
+	for _, r := range []*recorder{sender, follower} {
+		evs := r.untilDone(t)
+		meta := evs[len(evs)-2]
+		if meta.Type != EventMetadata || meta.Metadata.Status != persistence.StatusCancelled {
+			t.Fatalf("events %s %+v", types(evs), meta)
+		}
+	}
+	msgs, _ := store.ListMessages(ctx(t), acc.SessionID, 10, 0)
+	if len(msgs) != 2 || msgs[1].Status != persistence.StatusCancelled || msgs[1].Content != "partial " {
+		t.Fatalf("stored %+v", msgs)
+	}
+	if ok, err := s.Cancel(ctx(t), user, acc.SessionID); err != nil || ok {
+		t.Fatalf("cancel with nothing in flight: %v %v", ok, err)
+	}
+}
