@@ -176,6 +176,10 @@ func TestParaphrase(t *testing.T) {
 		{"I want to make a film about my dad.", "you want to make a film about your dad"},
 		{"I am the one who left; nobody knows.", "you are the one who left"},
 		{"Our house burned down when we were kids and nobody ever talked about it again", "your house burned down when you were kids and nobody ever talked…"},
+		// A cut never leaves "and…", "the…" or punctuation before the ellipsis.
+		{"The big storm is the center: a fishing boat loses power and she keeps the light going by hand.", "the big storm is the center: a fishing boat loses power…"},
+		{"We sold the farm in the spring and moved to the city with the kids.", "you sold the farm in the spring and moved to the city…"},
+		{"She kept the light burning every night of her life, and then one day, the letter came.", "she kept the light burning every night of her life…"},
 	}
 	for _, tt := range tests {
 		if got := paraphrase(tt.in, nil); got != tt.want {
@@ -194,6 +198,23 @@ func TestExtractEntities(t *testing.T) {
 		{in: "Her brother Tomas came back from Berlin in 1989.", names: []string{"Tomas"}, places: []string{"Berlin"}, times: []string{"1989"}},
 		{in: "It happens in the 80s.", times: []string{"the 80s"}},
 		{in: "I think Monday is when I met Ana's mother.", names: []string{"Ana"}},
+		{
+			in:     "Her name is Ada Whitlock and she kept the lighthouse on Gull Rock in Maine for forty years.",
+			names:  []string{"Ada Whitlock"},
+			places: []string{"Gull Rock", "Maine"},
+		},
+		{
+			in:    "It is set in the winter of 1962 when the Coast Guard decided to automate the light.",
+			names: []string{"the Coast Guard"},
+			times: []string{"winter 1962"},
+		},
+		{in: "Ada Whitlock kept the light.", names: []string{"Ada Whitlock"}},
+		{in: "In June 1962 she sailed to the Bay of Fundy.", places: []string{"the Bay of Fundy"}, times: []string{"June 1962"}},
+		{in: "They met in Lisbon, Portugal.", places: []string{"Lisbon", "Portugal"}},
+		{in: "In Lisbon, Maria met Tomas.", names: []string{"Maria", "Tomas"}, places: []string{"Lisbon"}},
+		// Capitalised sentence openers are not names.
+		{in: "The storm came. It was cold. Her hands froze. In the end She left. Then Later Maybe."},
+		{in: "Grandma Rosa and Mr Silva argued: Silva's boat was gone.", names: []string{"Rosa", "Mr Silva", "Silva"}},
 	}
 	for _, tt := range tests {
 		e := extractEntities(tt.in)
@@ -231,5 +252,148 @@ func TestOfflineEmitError(t *testing.T) {
 	})
 	if !errors.Is(err, errStop) || calls != 1 {
 		t.Fatalf("err = %v after %d calls, want errStop after 1", err, calls)
+	}
+}
+
+// converse plays turns against InterviewReply and returns its replies.
+func converse(turns []string) []string {
+	var msgs []Message
+	var replies []string
+	for _, u := range turns {
+		msgs = append(msgs, user(u))
+		r := InterviewReply(msgs)
+		replies = append(replies, r)
+		msgs = append(msgs, assistant(r))
+	}
+	return replies
+}
+
+var adaWhitlock = []string{
+	"A film about my grandmother",
+	"Her name is Ada Whitlock and she kept the lighthouse on Gull Rock in Maine for forty years.",
+	"It is set in the winter of 1962 when the Coast Guard decided to automate the light.",
+	"The big storm is the center: a fishing boat loses power and she keeps the light going by hand.",
+	"In the end she saves the crew but still has to leave.",
+	"It should feel quiet and bittersweet, like a small drama.",
+}
+
+func TestOfflineReplies(t *testing.T) {
+	tests := []struct {
+		name        string
+		turns       []string
+		reply       int // which reply to check
+		want, avoid []string
+		asks        []topic // if non-nil, the topics the reply must ask; empty = none
+	}{
+		{
+			name:  "a film about a person covers the premise and asks about that person",
+			turns: adaWhitlock[:1],
+			want:  []string{"(offline interviewer)", "Who is she?", "Tell me about your grandmother."},
+			avoid: []string{"what is this story about", "what is it about"},
+			asks:  []topic{topicPeople},
+		},
+		{
+			name:  "a story about a man asks who he is",
+			turns: []string{"a movie about my dad"},
+			want:  []string{"Who is he", "your dad"},
+			asks:  []topic{topicPeople},
+		},
+		{
+			name:  "a story about a group asks who they are",
+			turns: []string{"A story about two sisters"},
+			want:  []string{"Who are they", "the two sisters"},
+			asks:  []topic{topicPeople},
+		},
+		{
+			name:  "a film about a thing asks who is at the centre",
+			turns: []string{"A film about a lighthouse"},
+			want:  []string{"Who is at the centre"},
+			avoid: []string{"what is this story about"},
+			asks:  []topic{topicPeople},
+		},
+		{
+			name:  "a bare about-phrase is not a premise",
+			turns: []string{"A film about it"},
+			asks:  []topic{topicPremise},
+		},
+		{
+			name:  "consecutive capitals are one name, and lists join properly",
+			turns: adaWhitlock[:2],
+			reply: 1,
+			want:  []string{"Ada Whitlock, Gull Rock and Maine"},
+			avoid: []string{"Ada, Whitlock", "Gull in", "Her "},
+		},
+		{
+			name:  "a setting message reflects its time",
+			turns: adaWhitlock[:3],
+			reply: 2,
+			want:  []string{"Winter 1962 —"},
+			avoid: []string{"Coast and Guard", "It —", "It and"},
+		},
+		{
+			name:  "a setting message with a place reflects place and time",
+			turns: []string{"It takes place in Lisbon in the 80s."},
+			want:  []string{"Lisbon in the 80s"},
+		},
+		{
+			name:  "a trimmed paraphrase ends in a single ellipsis, not on a conjunction",
+			turns: adaWhitlock[:4],
+			reply: 3,
+			want:  []string{"a fishing boat loses power…"},
+			avoid: []string{"….", "and…"},
+		},
+		{
+			name:  "the summary lists grouped names and reads naturally",
+			turns: adaWhitlock[:5],
+			reply: 4,
+			want: []string{
+				summaryLead + " your grandmother Ada Whitlock and the Coast Guard, on Gull Rock in Maine, in winter 1962.",
+			},
+			avoid: []string{"Ada, Whitlock", "Gull,"},
+		},
+		{
+			name:  "the summary nests comma-separated places",
+			turns: []string{"It's about my brother Sam.", "We grew up in Porto, Portugal in the 90s.", "We lost the house in the end.", "A quiet drama."},
+			reply: 3,
+			want:  []string{summaryLead + " your brother Sam, in Porto, Portugal, in the 90s."},
+		},
+		{
+			name:  "after the summary the interviewer deepens",
+			turns: adaWhitlock,
+			reply: 5,
+			want:  []string{"bittersweet"},
+			avoid: []string{summaryLead},
+			asks:  []topic{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reply := converse(tt.turns)[tt.reply]
+			for _, w := range tt.want {
+				if !strings.Contains(reply, w) {
+					t.Errorf("reply %q does not contain %q", reply, w)
+				}
+			}
+			for _, w := range tt.avoid {
+				if strings.Contains(reply, w) {
+					t.Errorf("reply %q contains %q", reply, w)
+				}
+			}
+			if got := askedTopics(reply); tt.asks != nil && !slices.Equal(got, tt.asks) {
+				t.Errorf("reply %q asks %v, want %v", reply, got, tt.asks)
+			}
+		})
+	}
+}
+
+func TestOfflineWholeInterviewDeterministic(t *testing.T) {
+	first, second := converse(adaWhitlock), converse(adaWhitlock)
+	if !slices.Equal(first, second) {
+		t.Fatalf("not deterministic:\n%q\n%q", first, second)
+	}
+	for i, r := range first {
+		if strings.Contains(r, "….") || strings.Contains(r, "..") {
+			t.Errorf("reply %d has doubled punctuation: %q", i, r)
+		}
 	}
 }
