@@ -9,6 +9,8 @@ var (
 	ErrNotFound = errors.New("actors: session not found")
 	// ErrProjectMismatch: the session belongs to another project than the one named.
 	ErrProjectMismatch = errors.New("actors: session belongs to another project")
+	// ErrInvalid: the store refused the input (e.g. text it cannot hold).
+	ErrInvalid = errors.New("actors: invalid input")
 	// ErrUnavailable: the store could not be reached; the request may be retried.
 	ErrUnavailable = errors.New("actors: store unavailable")
 	// ErrShuttingDown: the server is stopping and takes no new work.

@@ -151,6 +151,20 @@ type flakyStore struct {
 	Store
 	mu         sync.Mutex
 	failAppend func(m persistence.Message) bool
+	failLoads  int // GetSession calls to fail
+}
+
+func (f *flakyStore) GetSession(ctx context.Context, id string) (persistence.Session, error) {
+	f.mu.Lock()
+	fail := f.failLoads > 0
+	if fail {
+		f.failLoads--
+	}
+	f.mu.Unlock()
+	if fail {
+		return persistence.Session{}, errors.New("connection refused")
+	}
+	return f.Store.GetSession(ctx, id)
 }
 
 func (f *flakyStore) AppendMessage(ctx context.Context, m persistence.Message) (persistence.Message, bool, error) {

@@ -4,18 +4,25 @@ package actors
 // can be brought up to date. It knows the highest seq it has forgotten
 // (evicted, or never held because it predates the actor's activation), so
 // it can tell exactly whether it still holds every event after a given seq.
+//
+// It also knows the gap (gapFrom, gapTo] between the last seq the store
+// holds and the first seq of this activation: seqs there were reserved by an
+// earlier activation and either never used or used by events that were
+// never stored (the server stopped mid-reply). A subscriber that saw some of
+// them cannot be brought up to date.
 type eventRing struct {
-	buf       []Event
-	start     int // index of the oldest event
-	n         int // number of events held
-	forgotten int64
+	buf            []Event
+	start          int // index of the oldest event
+	n              int // number of events held
+	forgotten      int64
+	gapFrom, gapTo int64
 }
 
-func newEventRing(capacity int, forgotten int64) *eventRing {
+func newEventRing(capacity int, stored, from int64) *eventRing {
 	if capacity < 1 {
 		capacity = 1
 	}
-	return &eventRing{buf: make([]Event, capacity), forgotten: forgotten}
+	return &eventRing{buf: make([]Event, capacity), forgotten: stored, gapFrom: stored, gapTo: from}
 }
 
 // add appends ev, evicting the oldest event when full.
@@ -33,7 +40,7 @@ func (r *eventRing) add(ev Event) {
 // since returns the held events with Seq > after, oldest first. ok is false
 // when some event after `after` may have been forgotten.
 func (r *eventRing) since(after int64) (evs []Event, ok bool) {
-	if after < r.forgotten {
+	if after < r.forgotten || after > r.gapFrom && after <= r.gapTo {
 		return nil, false
 	}
 	for i := 0; i < r.n; i++ {

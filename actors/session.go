@@ -17,14 +17,21 @@ import (
 type (
 	// sessionLoaded: activation finished reading the store.
 	sessionLoaded struct {
-		sess persistence.Session
-		msgs []persistence.Message
-		err  error
+		sess     persistence.Session
+		msgs     []persistence.Message
+		from, to int64 // the reserved seq block
+		err      error
 	}
 	// sessionCreated: the session (and its project and user) was created.
 	sessionCreated struct {
-		sess persistence.Session
-		err  error
+		sess     persistence.Session
+		from, to int64
+		err      error
+	}
+	// seqsReserved: another block of seqs was reserved.
+	seqsReserved struct {
+		to  int64
+		err error
 	}
 	// userMessageStored: the user message of cmd was stored (or found).
 	userMessageStored struct {
@@ -72,7 +79,11 @@ const (
 	phaseAbsent                // no such session yet; a chat creates it
 	phaseCreating              // creating it; commands are stashed
 	phaseReady
+	phaseUnloaded // loading failed; the next command loads again
 )
+
+// seqBlock is how many event seqs a session actor reserves at a time.
+const seqBlock = 1024
 
 // turn is one user message and its reply.
 type turn struct {
@@ -110,12 +121,17 @@ type sessionActor struct {
 	phase phase
 	stash []any
 
-	sess    persistence.Session
-	nextSeq int64
-	history []historyEntry
-	tokens  int
-	ring    *eventRing
-	subs    map[Subscriber]subscription
+	sess     persistence.Session
+	nextSeq  int64
+	reserved int64 // the highest seq reserved in the store
+	// reserving is true while a seq block reservation is in flight.
+	reserving bool
+	// creating is the chat whose session is being created.
+	creating *sendChat
+	history  []historyEntry
+	tokens   int
+	ring     *eventRing
+	subs     map[Subscriber]subscription
 
 	incoming  []*sendChat // chats waiting to be stored, one store call at a time
 	storing   bool
@@ -144,7 +160,7 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 	case *subscribe:
 		a.subscribe(ctx, msg)
 	case *cancelReply:
-		a.cancel(msg)
+		a.cancel(ctx, msg)
 	case backlogLoaded:
 		a.pendingIO--
 		a.backlog(msg)
@@ -159,12 +175,23 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		a.pendingIO--
 		a.replayStored(ctx, msg)
 	case tokenArrived:
-		a.token(msg)
+		a.token(ctx, msg)
 	case generationEnded:
 		a.generationEnded(ctx, msg)
 	case replyStored:
 		a.replyStored(ctx, msg)
+	case seqsReserved:
+		a.pendingIO--
+		a.reserving = false
+		if msg.err != nil {
+			a.s.cfg.Logger.Error("reserve seqs", "session_id", a.id, "err", msg.err)
+		} else if msg.to > a.reserved {
+			a.reserved = msg.to
+		}
 	case *actor.ReceiveTimeout:
+		// protoactor disarms the timer when it fires: arm it again, so an
+		// actor that is busy now is offered for passivation later.
+		ctx.SetReceiveTimeout(a.s.cfg.IdleTimeout)
 		if a.idle() {
 			ctx.Send(ctx.Parent(), passivationRequest{sessionID: a.id})
 		}
@@ -193,16 +220,25 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 }
 
 func (a *sessionActor) activate(ctx actor.Context) {
-	a.phase = phaseLoading
 	ctx.SetReceiveTimeout(a.s.cfg.IdleTimeout)
-	store, limit := a.s.cfg.Store, a.s.cfg.HistoryLimit
+	a.load(ctx)
+}
+
+// load reads the session, its context window and a block of seqs.
+func (a *sessionActor) load(ctx actor.Context) {
+	a.phase = phaseLoading
+	store, limit, id := a.s.cfg.Store, a.s.cfg.HistoryLimit, a.id
 	a.goIO(ctx, func(c context.Context) any {
-		sess, err := store.GetSession(c, a.id)
+		sess, err := store.GetSession(c, id)
 		if err != nil {
 			return sessionLoaded{err: err}
 		}
-		msgs, err := store.RecentMessages(c, a.id, limit)
-		return sessionLoaded{sess: sess, msgs: msgs, err: err}
+		msgs, err := store.RecentMessages(c, id, limit)
+		if err != nil {
+			return sessionLoaded{err: err}
+		}
+		from, to, err := store.ReserveSeqs(c, id, seqBlock)
+		return sessionLoaded{sess: sess, msgs: msgs, from: from, to: to, err: err}
 	})
 }
 
@@ -212,12 +248,14 @@ func (a *sessionActor) loaded(ctx actor.Context, msg sessionLoaded) {
 	case errors.Is(msg.err, persistence.ErrNotFound):
 		a.phase = phaseAbsent
 	case msg.err != nil:
+		// Stay alive (stopping here would lose commands the manager is
+		// forwarding); the next command tries to load again.
 		a.s.cfg.Logger.Error("load session", "session_id", a.id, "err", msg.err)
+		a.phase = phaseUnloaded
 		a.failStash(ErrUnavailable)
-		ctx.Stop(ctx.Self())
 		return
 	default:
-		a.ready(msg.sess)
+		a.ready(msg.sess, msg.from, msg.to)
 		for _, m := range msg.msgs {
 			a.remember(m.ID, m.Role, m.Content)
 		}
@@ -225,12 +263,29 @@ func (a *sessionActor) loaded(ctx actor.Context, msg sessionLoaded) {
 	a.unstash(ctx)
 }
 
-// ready moves the actor to phaseReady with sess as its session.
-func (a *sessionActor) ready(sess persistence.Session) {
+// ready moves the actor to phaseReady with sess as its session and the
+// seqs (from, to] to number its events with.
+func (a *sessionActor) ready(sess persistence.Session, from, to int64) {
 	a.phase = phaseReady
 	a.sess = sess
-	a.nextSeq = sess.LastSeq + 1
-	a.ring = newEventRing(a.s.cfg.ReplayEvents, sess.LastSeq)
+	a.nextSeq = from + 1
+	a.reserved = to
+	a.ring = newEventRing(a.s.cfg.ReplayEvents, sess.LastSeq, from)
+}
+
+// waiting reports whether commands must wait for the store (stashing them),
+// starting a new load when the last one failed.
+func (a *sessionActor) waiting(ctx actor.Context, cmd any) bool {
+	switch a.phase {
+	case phaseUnloaded:
+		a.stash = append(a.stash, cmd)
+		a.load(ctx)
+		return true
+	case phaseLoading, phaseCreating:
+		a.stash = append(a.stash, cmd)
+		return true
+	}
+	return false
 }
 
 func (a *sessionActor) unstash(ctx actor.Context) {
@@ -247,7 +302,7 @@ func (a *sessionActor) unstash(ctx actor.Context) {
 		case *subscribe:
 			a.subscribe(ctx, m)
 		case *cancelReply:
-			a.cancel(m)
+			a.cancel(ctx, m)
 		}
 	}
 }
@@ -262,8 +317,7 @@ func (a *sessionActor) chat(ctx actor.Context, cmd *sendChat) {
 	case a.draining:
 		cmd.fail(ErrShuttingDown)
 		return
-	case a.phase == phaseLoading || a.phase == phaseCreating:
-		a.stash = append(a.stash, cmd)
+	case a.waiting(ctx, cmd):
 		return
 	case a.phase == phaseAbsent:
 		a.create(ctx, cmd)
@@ -286,11 +340,15 @@ func (a *sessionActor) chat(ctx actor.Context, cmd *sendChat) {
 // chat cmd, which is then processed like any other.
 func (a *sessionActor) create(ctx actor.Context, cmd *sendChat) {
 	a.phase = phaseCreating
-	a.stash = append(a.stash, cmd)
+	a.creating = cmd
 	req, store, id := cmd.req, a.s.cfg.Store, a.id
 	a.goIO(ctx, func(c context.Context) any {
 		sess, err := createSession(c, store, id, req)
-		return sessionCreated{sess: sess, err: err}
+		if err != nil {
+			return sessionCreated{err: err}
+		}
+		from, to, err := store.ReserveSeqs(c, id, seqBlock)
+		return sessionCreated{sess: sess, from: from, to: to, err: err}
 	})
 }
 
@@ -304,12 +362,14 @@ func createSession(ctx context.Context, store Store, id string, req ChatRequest)
 		projectID = newID()
 	}
 	p, err := store.GetProject(ctx, projectID)
-	switch {
-	case errors.Is(err, persistence.ErrNotFound):
+	if errors.Is(err, persistence.ErrNotFound) {
 		p, err = store.CreateProject(ctx, persistence.Project{ID: projectID, UserID: req.UserID, Title: title})
-		if err != nil {
-			return persistence.Session{}, fmt.Errorf("create project: %w", err)
+		if errors.Is(err, persistence.ErrConflict) {
+			// Another session created it meanwhile: use it if it is theirs.
+			p, err = store.GetProject(ctx, projectID)
 		}
+	}
+	switch {
 	case err != nil:
 		return persistence.Session{}, fmt.Errorf("get project: %w", err)
 	case p.UserID != req.UserID:
@@ -324,21 +384,35 @@ func createSession(ctx context.Context, store Store, id string, req ChatRequest)
 
 func (a *sessionActor) created(ctx actor.Context, msg sessionCreated) {
 	a.pendingIO--
+	cmd := a.creating
+	a.creating = nil
 	if msg.err != nil {
-		// The creating chat is first in the stash; answer it, keep the rest.
-		first := a.stash[0].(*sendChat)
-		a.stash = a.stash[1:]
 		a.phase = phaseAbsent
-		if errors.Is(msg.err, ErrNotFound) {
-			first.fail(ErrNotFound)
-		} else {
+		if cmd != nil {
+			cmd.fail(storeError(msg.err))
+		}
+		if !errors.Is(msg.err, ErrNotFound) && !errors.Is(msg.err, persistence.ErrInvalid) {
 			a.s.cfg.Logger.Error("create session", "session_id", a.id, "err", msg.err)
-			first.fail(ErrUnavailable)
 		}
 	} else {
-		a.ready(msg.sess)
+		a.ready(msg.sess, msg.from, msg.to)
+		if cmd != nil {
+			a.chat(ctx, cmd)
+		}
 	}
 	a.unstash(ctx)
+}
+
+// storeError maps a store failure to the error a caller gets: a client
+// mistake stays one; anything else is the store being unavailable.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, persistence.ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, persistence.ErrInvalid):
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return ErrUnavailable
 }
 
 // storeNext stores the next incoming user message, one at a time, so that
@@ -350,7 +424,7 @@ func (a *sessionActor) storeNext(ctx actor.Context) {
 	cmd := a.incoming[0]
 	a.incoming = a.incoming[1:]
 	a.storing = true
-	seq := a.takeSeq()
+	seq := a.takeSeq(ctx)
 	id := newID()
 	m := persistence.Message{
 		ID:              id,
@@ -376,8 +450,10 @@ func (a *sessionActor) userStored(ctx actor.Context, msg userMessageStored) {
 	defer a.storeNext(ctx)
 	cmd := msg.cmd
 	if msg.err != nil {
-		a.s.cfg.Logger.Error("store user message", "session_id", a.id, "err", msg.err)
-		cmd.fail(ErrUnavailable)
+		if !errors.Is(msg.err, persistence.ErrInvalid) {
+			a.s.cfg.Logger.Error("store user message", "session_id", a.id, "err", msg.err)
+		}
+		cmd.fail(storeError(msg.err))
 		return
 	}
 	acc := ChatAccepted{
@@ -437,7 +513,12 @@ func (a *sessionActor) duplicate(ctx actor.Context, user persistence.Message, su
 	}
 	if t := a.findTurn(user.ID); t != nil {
 		if sub != nil {
-			evs, _, _ := a.ring.turn(user.ID, user.Seq)
+			evs, _, ok := a.ring.turn(user.ID, user.Seq)
+			if !ok && t.firstSeq > 0 {
+				// The start of the reply left memory: send what it has so far
+				// as one piece.
+				evs = []Event{{Type: EventText, SessionID: a.id, Seq: t.firstSeq, TurnID: user.ID, Content: t.text.String()}}
+			}
 			if a.deliverAll(sub, evs) {
 				a.addSub(sub, user.ID, follow)
 			}
@@ -473,7 +554,13 @@ func (a *sessionActor) replayStored(ctx actor.Context, msg replyLoaded) {
 	switch {
 	case errors.Is(msg.err, persistence.ErrNotFound):
 		// The message was stored but its reply never was (the server stopped
-		// mid-way): generate it now.
+		// mid-way): generate it now, unless another retry already queued it.
+		if t := a.findTurn(msg.turn.user.ID); t != nil {
+			if msg.sub != nil {
+				a.addSub(msg.sub, t.user.ID, msg.follow)
+			}
+			return
+		}
 		if msg.sub != nil {
 			a.addSub(msg.sub, msg.turn.user.ID, msg.follow)
 		}
@@ -532,8 +619,7 @@ func (a *sessionActor) subscribe(ctx actor.Context, cmd *subscribe) {
 	case a.draining:
 		cmd.fail(ErrShuttingDown)
 		return
-	case a.phase == phaseLoading || a.phase == phaseCreating:
-		a.stash = append(a.stash, cmd)
+	case a.waiting(ctx, cmd):
 		return
 	case a.phase == phaseAbsent:
 		cmd.fail(ErrNotFound)
@@ -608,10 +694,9 @@ func (a *sessionActor) backlog(msg backlogLoaded) {
 }
 
 // cancel stops the reply being generated, if any.
-func (a *sessionActor) cancel(cmd *cancelReply) {
+func (a *sessionActor) cancel(ctx actor.Context, cmd *cancelReply) {
 	switch {
-	case a.phase == phaseLoading || a.phase == phaseCreating:
-		a.stash = append(a.stash, cmd)
+	case a.waiting(ctx, cmd):
 		return
 	case a.phase == phaseAbsent || cmd.userID != a.sess.UserID || !a.sess.IsActive:
 		cmd.fail(ErrNotFound)
@@ -647,7 +732,7 @@ func (a *sessionActor) startNext(ctx actor.Context) {
 	}
 	if a.draining {
 		for _, t := range a.queue {
-			a.abandon(t)
+			a.abandon(ctx, t)
 		}
 		a.queue = nil
 		return
@@ -683,18 +768,18 @@ func (a *sessionActor) startNext(ctx actor.Context) {
 
 // abandon ends a queued turn that will not be answered because the server
 // is stopping: its subscribers get an error and done.
-func (a *sessionActor) abandon(t *turn) {
-	a.publish(Event{Type: EventError, SessionID: a.id, Seq: a.takeSeq(), TurnID: t.user.ID,
+func (a *sessionActor) abandon(ctx actor.Context, t *turn) {
+	a.publish(Event{Type: EventError, SessionID: a.id, Seq: a.takeSeq(ctx), TurnID: t.user.ID,
 		Err: &ErrorInfo{Code: "server_shutdown", Message: "the server is restarting; send the message again"}})
-	a.publish(Event{Type: EventDone, SessionID: a.id, Seq: a.takeSeq(), TurnID: t.user.ID})
+	a.publish(Event{Type: EventDone, SessionID: a.id, Seq: a.takeSeq(ctx), TurnID: t.user.ID})
 }
 
-func (a *sessionActor) token(msg tokenArrived) {
+func (a *sessionActor) token(ctx actor.Context, msg tokenArrived) {
 	t := a.cur
 	if t == nil || t.gen != msg.gen || msg.delta == "" || t.status != "" {
 		return
 	}
-	seq := a.takeSeq()
+	seq := a.takeSeq(ctx)
 	if t.firstSeq == 0 {
 		t.firstSeq = seq
 	}
@@ -720,14 +805,14 @@ func (a *sessionActor) generationEnded(ctx actor.Context, msg generationEnded) {
 		}
 		t.errInfo = modelError(msg.err)
 		a.s.cfg.Logger.Warn("generation failed", "session_id", a.id, "status", t.status, "err", msg.err)
-		seq := a.takeSeq()
+		seq := a.takeSeq(ctx)
 		if t.firstSeq == 0 {
 			t.firstSeq = seq
 		}
 		a.publish(Event{Type: EventError, SessionID: a.id, Seq: seq, TurnID: t.user.ID, Err: t.errInfo})
 	}
-	t.metaSeq = a.takeSeq()
-	t.doneSeq = a.takeSeq()
+	t.metaSeq = a.takeSeq(ctx)
+	t.doneSeq = a.takeSeq(ctx)
 	if t.firstSeq == 0 {
 		t.firstSeq = t.metaSeq
 	}
@@ -824,8 +909,8 @@ func (a *sessionActor) deliverAll(sub Subscriber, evs []Event) bool {
 // remember appends a message to the context window and trims the window to
 // the token budget, keeping the most recent messages (at least one).
 func (a *sessionActor) remember(id, role, text string) {
-	for i := len(a.history) - 1; i >= 0 && i >= len(a.history)-4; i-- {
-		if a.history[i].id == id {
+	for _, h := range a.history {
+		if h.id == id {
 			return
 		}
 	}
@@ -845,9 +930,20 @@ func (a *sessionActor) remember(id, role, text string) {
 	}
 }
 
-func (a *sessionActor) takeSeq() int64 {
+// takeSeq returns the next event seq. It reserves the next block in the
+// store when the current one runs low, so that seqs stay unique across
+// activations even when events were published but never stored.
+func (a *sessionActor) takeSeq(ctx actor.Context) int64 {
 	s := a.nextSeq
 	a.nextSeq++
+	if !a.reserving && a.reserved-a.nextSeq < seqBlock/4 {
+		a.reserving = true
+		store, id := a.s.cfg.Store, a.id
+		a.goIO(ctx, func(c context.Context) any {
+			_, to, err := store.ReserveSeqs(c, id, seqBlock)
+			return seqsReserved{to: to, err: err}
+		})
+	}
 	return s
 }
 
@@ -868,7 +964,7 @@ func (a *sessionActor) goIO(ctx actor.Context, f func(context.Context) any) {
 }
 
 func (a *sessionActor) idle() bool {
-	return a.phase != phaseLoading && a.phase != phaseCreating && a.cur == nil &&
+	return a.phase != phaseLoading && a.phase != phaseCreating && a.cur == nil && a.creating == nil &&
 		len(a.queue) == 0 && len(a.incoming) == 0 && !a.storing && a.pendingIO == 0 && len(a.subs) == 0
 }
 
@@ -892,6 +988,10 @@ func (a *sessionActor) stopping() {
 		a.cur.cancel()
 	}
 	a.failStash(ErrSessionClosed)
+	if a.creating != nil {
+		a.creating.fail(ErrSessionClosed)
+		a.creating = nil
+	}
 	for _, cmd := range a.incoming {
 		cmd.fail(ErrSessionClosed)
 	}

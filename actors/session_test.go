@@ -3,10 +3,12 @@ package actors
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 	"go.uber.org/goleak"
 
@@ -561,4 +563,102 @@ func TestCancelStopsTheReply(t *testing.T) {
 	if ok, err := s.Cancel(ctx(t), user, acc.SessionID); err != nil || ok {
 		t.Fatalf("cancel with nothing in flight: %v %v", ok, err)
 	}
+}
+
+func TestFollowerDoesNotPinTheActorForever(t *testing.T) {
+	s, _ := newTestSessions(t, newFakeModel(), func(c *Config) { c.IdleTimeout = 20 * time.Millisecond })
+	user := uuid.NewString()
+	rec := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "hi", Subscriber: rec, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.untilDone(t)
+	// Several idle timeouts pass while the follower holds the actor.
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if n, _ := s.Live(ctx(t)); n != 1 {
+			t.Fatal("actor passivated while followed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Unsubscribe(acc.SessionID, rec)
+	eventually(t, "passivation after the follower left", func() bool { n, _ := s.Live(ctx(t)); return n == 0 })
+}
+
+func TestSeqsAreNeverReusedAfterUnstoredEvents(t *testing.T) {
+	var flaky *flakyStore
+	s, _ := newTestSessions(t, newFakeModel(reply{tokens: []string{"lost ", "reply"}}),
+		func(c *Config) {
+			flaky = &flakyStore{Store: c.Store, failAppend: func(m persistence.Message) bool { return m.Role == persistence.RoleAssistant }}
+			c.Store = flaky
+			c.IdleTimeout = 20 * time.Millisecond
+		})
+	user := uuid.NewString()
+	rec := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "hi", Subscriber: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := rec.untilDone(t) // published, but the reply was never stored
+	seen := evs[len(evs)-1].Seq
+	flaky.mu.Lock()
+	flaky.failAppend = nil
+	flaky.mu.Unlock()
+	eventually(t, "passivation", func() bool { n, _ := s.Live(ctx(t)); return n == 0 })
+
+	// A client that saw those events cannot be caught up: reset, not silence.
+	follower := newRecorder()
+	if err := s.Subscribe(ctx(t), SubscribeRequest{UserID: user, SessionID: acc.SessionID, AfterSeq: int64p(seen), Subscriber: follower}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := follower.next(t); ev.Type != EventReset {
+		t.Fatalf("got %+v, want reset", ev)
+	}
+	r2 := newRecorder()
+	acc2, err := s.Chat(ctx(t), ChatRequest{UserID: user, SessionID: acc.SessionID, Text: "again", Subscriber: r2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc2.Seq <= seen {
+		t.Fatalf("new message seq %d reuses a published seq (≤ %d)", acc2.Seq, seen)
+	}
+	r2.untilDone(t)
+}
+
+func TestLoadFailureIsRetriedByTheNextCommand(t *testing.T) {
+	var flaky *flakyStore
+	s, _ := newTestSessions(t, newFakeModel(), func(c *Config) {
+		flaky = &flakyStore{Store: c.Store}
+		c.Store = flaky
+	})
+	user := uuid.NewString()
+	rec := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "hi", Subscriber: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.untilDone(t)
+	if err := s.Shutdown(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh Sessions over the same store, whose first load fails.
+	s2, err := NewSessions(actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	})), Config{Store: flaky, Model: newFakeModel()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Shutdown(context.Background())
+	flaky.mu.Lock()
+	flaky.failLoads = 1
+	flaky.mu.Unlock()
+	if _, err := s2.Chat(ctx(t), ChatRequest{UserID: user, SessionID: acc.SessionID, Text: "one"}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("chat while the store fails: %v", err)
+	}
+	r2 := newRecorder()
+	if _, err := s2.Chat(ctx(t), ChatRequest{UserID: user, SessionID: acc.SessionID, Text: "two", Subscriber: r2}); err != nil {
+		t.Fatalf("chat after the store recovered: %v", err)
+	}
+	r2.untilDone(t)
 }

@@ -27,6 +27,7 @@ type Store interface {
 	RecentMessages(ctx context.Context, sessionID string, limit int) ([]persistence.Message, error)
 	GetReply(ctx context.Context, sessionID, turnID string) (persistence.Message, error)
 	MessagesAfter(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]persistence.Message, error)
+	ReserveSeqs(ctx context.Context, sessionID string, n int64) (from, to int64, err error)
 }
 
 // ChatModel streams a chat reply, calling emit with each piece of text as it
@@ -57,6 +58,10 @@ type Config struct {
 	ReplayEvents int
 	// StoreTimeout bounds each store call; default 10s.
 	StoreTimeout time.Duration
+	// CommandTimeout bounds how long Chat, Subscribe and Cancel wait for the
+	// session actor (which may load and create the session first); default
+	// four store calls plus 5s. Past it they answer ErrUnavailable.
+	CommandTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -80,6 +85,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 10 * time.Second
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 4*c.StoreTimeout + 5*time.Second
 	}
 }
 
@@ -183,11 +191,27 @@ func (s *Sessions) Chat(ctx context.Context, req ChatRequest) (ChatAccepted, err
 	}
 	reply := make(chan chatResult, 1)
 	s.root.Send(s.manager, routed{sessionID: req.SessionID, msg: &sendChat{req: req, reply: reply}})
+	r, err := await(ctx, s.cfg.CommandTimeout, reply)
+	if err != nil {
+		return ChatAccepted{}, fmt.Errorf("actors: chat in session %s: %w", req.SessionID, err)
+	}
+	return r.accepted, r.err
+}
+
+// await waits for an actor's answer, for at most timeout. Past the timeout
+// it answers ErrUnavailable: the actor is wedged on the store, or the
+// command was lost with an actor that failed.
+func await[T any](ctx context.Context, timeout time.Duration, reply <-chan T) (T, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var zero T
 	select {
 	case r := <-reply:
-		return r.accepted, r.err
+		return r, nil
+	case <-t.C:
+		return zero, ErrUnavailable
 	case <-ctx.Done():
-		return ChatAccepted{}, fmt.Errorf("actors: chat in session %s: %w", req.SessionID, ctx.Err())
+		return zero, ctx.Err()
 	}
 }
 
@@ -200,12 +224,11 @@ func (s *Sessions) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	}
 	reply := make(chan error, 1)
 	s.root.Send(s.manager, routed{sessionID: req.SessionID, msg: &subscribe{req: req, reply: reply}})
-	select {
-	case err := <-reply:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("actors: subscribe to session %s: %w", req.SessionID, ctx.Err())
+	r, err := await(ctx, s.cfg.CommandTimeout, reply)
+	if err != nil {
+		return fmt.Errorf("actors: subscribe to session %s: %w", req.SessionID, err)
 	}
+	return r
 }
 
 // Cancel stops the reply the session is generating, if any: the model
@@ -218,12 +241,11 @@ func (s *Sessions) Cancel(ctx context.Context, userID, sessionID string) (bool, 
 	}
 	reply := make(chan cancelResult, 1)
 	s.root.Send(s.manager, routed{sessionID: sessionID, msg: &cancelReply{userID: userID, reply: reply}})
-	select {
-	case r := <-reply:
-		return r.cancelled, r.err
-	case <-ctx.Done():
-		return false, fmt.Errorf("actors: cancel in session %s: %w", sessionID, ctx.Err())
+	r, err := await(ctx, s.cfg.CommandTimeout, reply)
+	if err != nil {
+		return false, fmt.Errorf("actors: cancel in session %s: %w", sessionID, err)
 	}
+	return r.cancelled, r.err
 }
 
 // Unsubscribe removes sub from the session's subscribers. It does not wait;
@@ -437,12 +459,14 @@ func (m *manager) Receive(ctx actor.Context) {
 }
 
 func (m *manager) route(ctx actor.Context, msg routed) {
+	if m.draining {
+		// Draining actors stop on their own; a command sent to one now could
+		// be lost in its mailbox.
+		failAll([]any{msg.msg}, ErrShuttingDown)
+		return
+	}
 	c, ok := m.children[msg.sessionID]
 	if !ok {
-		if m.draining {
-			failAll([]any{msg.msg}, ErrShuttingDown)
-			return
-		}
 		if _, isUnsub := msg.msg.(*unsubscribe); isUnsub {
 			return // nothing to unsubscribe from
 		}

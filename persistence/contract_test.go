@@ -41,6 +41,7 @@ type store interface {
 	ListMessages(ctx context.Context, sessionID string, limit, offset int) ([]persistence.Message, error)
 	GetReply(ctx context.Context, sessionID, turnID string) (persistence.Message, error)
 	MessagesAfter(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]persistence.Message, error)
+	ReserveSeqs(ctx context.Context, sessionID string, n int64) (from, to int64, err error)
 
 	GetDossier(ctx context.Context, projectID string) (persistence.Dossier, error)
 	CreateDossier(ctx context.Context, d persistence.Dossier, src persistence.DossierVersion) (persistence.Dossier, error)
@@ -78,6 +79,7 @@ func runContract(t *testing.T, open opener) {
 		{"RecentMessages", testRecentMessages},
 		{"ListMessages", testListMessages},
 		{"MessagesAfter", testMessagesAfter},
+		{"ReserveSeqs", testReserveSeqs},
 		{"GetReply", testGetReply},
 		{"ListSessions", testListSessions},
 		{"Metadata", testMetadata},
@@ -707,6 +709,32 @@ func testMessagesAfter(t *testing.T, open opener) {
 	}
 	_, err := f.s.MessagesAfter(ctx, f.session.ID, 0, 0)
 	wantErr(t, "MessagesAfter limit 0", err, persistence.ErrInvalid)
+}
+
+func testReserveSeqs(t *testing.T, open opener) {
+	ctx := t.Context()
+	f := newFixture(t, open)
+	from, to, err := f.s.ReserveSeqs(ctx, f.session.ID, 100)
+	if err != nil || from != 0 || to != 100 {
+		t.Fatalf("first block (%d, %d], %v; want (0, 100]", from, to, err)
+	}
+	// A stored message beyond the reservation moves the next block past it.
+	if _, _, err := f.s.AppendMessage(ctx, persistence.Message{SessionID: f.session.ID, Seq: 150, Role: persistence.RoleUser, Content: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	from, to, err = f.s.ReserveSeqs(ctx, f.session.ID, 10)
+	if err != nil || from != 150 || to != 160 {
+		t.Fatalf("second block (%d, %d], %v; want (150, 160]", from, to, err)
+	}
+	// Blocks never overlap, stored or not.
+	from, _, _ = f.s.ReserveSeqs(ctx, f.session.ID, 10)
+	if from != 160 {
+		t.Fatalf("third block starts after %d, want 160", from)
+	}
+	_, _, err = f.s.ReserveSeqs(ctx, "01a21402-aa2c-7e11-8450-d6830e250917", 10)
+	wantErr(t, "ReserveSeqs of an unknown session", err, persistence.ErrNotFound)
+	_, _, err = f.s.ReserveSeqs(ctx, f.session.ID, 0)
+	wantErr(t, "ReserveSeqs of 0", err, persistence.ErrInvalid)
 }
 
 func testGetReply(t *testing.T, open opener) {

@@ -506,6 +506,26 @@ func (s *Postgres) ListMessages(ctx context.Context, sessionID string, limit, of
 	return out, nil
 }
 
+// ReserveSeqs hands the caller the next n event seqs of a session: it
+// returns the block (from, to], where from is the highest seq stored or
+// reserved before. Seqs in a block are never handed out again, even if the
+// events that used them were never stored.
+func (s *Postgres) ReserveSeqs(ctx context.Context, sessionID string, n int64) (from, to int64, err error) {
+	if n < 1 {
+		return 0, 0, fmt.Errorf("persistence: reserve seqs of %s: %w: n %d is below 1", sessionID, ErrInvalid, n)
+	}
+	cid, ok := canonicalID(sessionID)
+	if !ok {
+		return 0, 0, fmt.Errorf("persistence: reserve seqs of %q: %w", sessionID, ErrNotFound)
+	}
+	const q = `UPDATE chat_sessions SET seq_reserved = GREATEST(seq_reserved, last_seq) + $1
+		WHERE id = $2 RETURNING seq_reserved`
+	if err := s.pool.QueryRow(ctx, q, n, cid).Scan(&to); err != nil {
+		return 0, 0, fmt.Errorf("persistence: reserve seqs of %s: %w", cid, pgErr(err))
+	}
+	return to - n, to, nil
+}
+
 // MessagesAfter returns, in seq order, at most limit messages of a session
 // that end after afterSeq (a message whose events straddle afterSeq is
 // included): what a subscriber resuming after afterSeq has missed.

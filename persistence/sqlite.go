@@ -600,6 +600,26 @@ func (s *SQLite) ListMessages(ctx context.Context, sessionID string, limit, offs
 	return out, nil
 }
 
+// ReserveSeqs hands the caller the next n event seqs of a session: it
+// returns the block (from, to], where from is the highest seq stored or
+// reserved before. Seqs in a block are never handed out again, even if the
+// events that used them were never stored.
+func (s *SQLite) ReserveSeqs(ctx context.Context, sessionID string, n int64) (from, to int64, err error) {
+	if n < 1 {
+		return 0, 0, fmt.Errorf("persistence: reserve seqs of %s: %w: n %d is below 1", sessionID, ErrInvalid, n)
+	}
+	cid, ok := canonicalID(sessionID)
+	if !ok {
+		return 0, 0, fmt.Errorf("persistence: reserve seqs of %q: %w", sessionID, ErrNotFound)
+	}
+	const q = `UPDATE chat_sessions SET seq_reserved = MAX(seq_reserved, last_seq) + ?
+		WHERE id = ? RETURNING seq_reserved`
+	if err := s.w.QueryRowContext(ctx, q, n, cid).Scan(&to); err != nil {
+		return 0, 0, fmt.Errorf("persistence: reserve seqs of %s: %w", cid, liteErr(err))
+	}
+	return to - n, to, nil
+}
+
 // MessagesAfter returns, in seq order, at most limit messages of a session
 // that end after afterSeq (a message whose events straddle afterSeq is
 // included): what a subscriber resuming after afterSeq has missed.

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -102,8 +101,10 @@ func (s *Server) validateChat(req *chatRequest) *apiError {
 	case len(*req.Text) > s.cfg.MaxTextBytes:
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "text_too_large",
 			Message: fmt.Sprintf("text is longer than %d bytes", s.cfg.MaxTextBytes)}
-	case !utf8.ValidString(*req.Text):
-		return errInvalid("text_invalid", "text must be valid UTF-8")
+	case strings.ContainsRune(*req.Text, 0):
+		return errInvalid("text_invalid", "text must not contain NUL characters")
+	case strings.ContainsRune(req.ClientMessageID, 0):
+		return errInvalid("invalid_client_message_id", "client_message_id must not contain NUL characters")
 	case len(req.ClientMessageID) > maxClientMessageID:
 		return errInvalid("invalid_client_message_id",
 			fmt.Sprintf("client_message_id must be at most %d bytes", maxClientMessageID))
@@ -168,6 +169,8 @@ func (s *Server) sessionError(err error) *apiError {
 	switch {
 	case errors.Is(err, actors.ErrNotFound):
 		return errNotFound("session_not_found", "no such session")
+	case errors.Is(err, actors.ErrInvalid):
+		return errInvalid("invalid_input", "the input cannot be stored (it holds characters storyd does not accept)")
 	case errors.Is(err, actors.ErrInvalidAfterSeq):
 		return errInvalid("invalid_after_seq", "after_seq is beyond the session's latest event")
 	case errors.Is(err, actors.ErrProjectMismatch):

@@ -244,6 +244,7 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 		{"empty text", "POST", "/api/v1/chat", user, "application/json", `{"text":"   "}`, 422, "text_empty"},
 		{"text not a string", "POST", "/api/v1/chat", user, "application/json", `{"text":42}`, 422, "invalid_field"},
 		{"oversized text", "POST", "/api/v1/chat", user, "application/json", `{"text":"` + big + `"}`, 413, "text_too_large"},
+		{"NUL in text", "POST", "/api/v1/chat", user, "application/json", `{"text":"a\u0000b"}`, 422, "text_invalid"},
 		{"unknown field", "POST", "/api/v1/chat", user, "application/json", `{"text":"hi","mood":"sad"}`, 400, "unknown_field"},
 		{"invalid session id", "POST", "/api/v1/chat", user, "application/json", `{"text":"hi","session_id":"nope"}`, 422, "invalid_session_id"},
 		{"invalid project id", "POST", "/api/v1/chat", user, "application/json", `{"text":"hi","project_id":"123"}`, 422, "invalid_project_id"},

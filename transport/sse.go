@@ -58,6 +58,7 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID str
 				default:
 					if err := q.Err(); err != nil {
 						s.cfg.Logger.Info("stream dropped", "session_id", sessionID, "err", err)
+						s.endSSE(w, rc, sessionID, err)
 					}
 					return
 				}
@@ -75,6 +76,25 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID str
 			return
 		}
 	}
+}
+
+// endSSE tells the client why its stream ends early: an error event, then
+// done. Neither has an id line, so a reconnecting EventSource resumes after
+// the last real event.
+func (s *Server) endSSE(w http.ResponseWriter, rc *http.ResponseController, sessionID string, err error) {
+	e := &apiError{Code: "session_closed", Message: "the session stopped; reconnect to resume"}
+	if errors.Is(err, actors.ErrSlowSubscriber) {
+		e = &apiError{Code: "slow_consumer", Message: "the stream fell too far behind; reconnect with Last-Event-ID to resume"}
+	}
+	var buf bytes.Buffer
+	buf.WriteString("data: ")
+	buf.Write(encodeError(sessionID, e))
+	buf.WriteString("\n\ndata: ")
+	buf.WriteString(`{"type":"done","session_id":"` + sessionID + `"}`)
+	buf.WriteString("\n\n")
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	_, _ = w.Write(buf.Bytes())
+	_ = rc.Flush()
 }
 
 func (s *Server) flush(rc *http.ResponseController) error {

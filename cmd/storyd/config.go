@@ -150,8 +150,9 @@ func (p *parser) fail(name, v, want string) {
 
 func (p *parser) addr(name string) string {
 	v := p.get(name)
-	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
-		p.fail(name, v, "want host:port, e.g. 127.0.0.1:8000")
+	_, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		p.fail(name, v, "want host:port with a numeric port, e.g. 127.0.0.1:8000")
 	}
 	return v
 }

@@ -34,6 +34,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one kills the process at once
+		// instead of waiting for the graceful shutdown.
+		<-ctx.Done()
+		stop()
+	}()
 	environ, err := environment(".env")
 	if err == nil {
 		err = run(ctx, os.Args[1:], environ, os.Stdout, os.Stderr)
@@ -84,18 +90,22 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	}
 	switch cmd {
 	case "serve", "migrate":
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprintln(stdout, errUsage.Error())
 		return nil
 	default:
 		return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
 	}
 	fs := flag.NewFlagSet("storyd "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", "", "listen address (overrides STORYD_ADDR)")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply pending migrations at start (overrides STORYD_AUTO_MIGRATE)")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, errUsage.Error())
+			return nil
+		}
+		return fmt.Errorf("%v: %w", err, errUsage)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)

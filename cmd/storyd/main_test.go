@@ -208,6 +208,7 @@ func TestInvalidConfigurationIsOneClearLine(t *testing.T) {
 		want string
 	}{
 		{"bad address", []string{"STORYD_ADDR=nope"}, "STORYD_ADDR"},
+		{"bad port", []string{"STORYD_ADDR=127.0.0.1:abc"}, "STORYD_ADDR"},
 		{"bad database url", []string{"DATABASE_URL=mysql://x"}, "DATABASE_URL"},
 		{"unknown setting", []string{"STORYD_ADR=127.0.0.1:1"}, "STORYD_ADR"},
 		{"bad duration", []string{"STORYD_IDLE_TIMEOUT=soon"}, "STORYD_IDLE_TIMEOUT"},
