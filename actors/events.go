@@ -64,6 +64,11 @@ type Subscriber interface {
 	// subscriber's bounded queue is full; the actor then drops it with
 	// ErrSlowSubscriber.
 	Deliver(ev Event) bool
+	// DeliverBatch hands a catch-up (the events a subscriber missed, at
+	// most Config.ReplayEvents of them plus a reply in flight) to the
+	// subscriber as one queue item, so that resuming far back is not taken
+	// for falling behind. It returns false when the queue is full.
+	DeliverBatch(evs []Event) bool
 	// Drop tells the subscriber the actor removed it and why. It is called
 	// at most once, and no Deliver follows it.
 	Drop(err error)

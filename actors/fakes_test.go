@@ -106,6 +106,18 @@ func (r *recorder) Deliver(ev Event) bool {
 	}
 }
 
+func (r *recorder) DeliverBatch(evs []Event) bool {
+	if r.full {
+		return false
+	}
+	for _, ev := range evs {
+		if !r.Deliver(ev) {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *recorder) Drop(err error) { r.dropped <- err }
 
 // untilDone collects events until a done event, failing after a deadline.
@@ -179,6 +191,11 @@ func (f *flakyStore) AppendMessage(ctx context.Context, m persistence.Message) (
 
 // newTestSessions starts Sessions over a fresh SQLite store.
 func newTestSessions(t *testing.T, model ChatModel, tweak func(*Config)) (*Sessions, *persistence.SQLite) {
+	return newBenchSessions(t, model, tweak)
+}
+
+// newBenchSessions is newTestSessions for tests and benchmarks alike.
+func newBenchSessions(t testing.TB, model ChatModel, tweaks ...func(*Config)) (*Sessions, *persistence.SQLite) {
 	t.Helper()
 	store, err := persistence.OpenSQLite(context.Background(), t.TempDir())
 	if err != nil {
@@ -188,8 +205,10 @@ func newTestSessions(t *testing.T, model ChatModel, tweak func(*Config)) (*Sessi
 		t.Fatal(err)
 	}
 	cfg := Config{Store: store, Model: model}
-	if tweak != nil {
-		tweak(&cfg)
+	for _, tweak := range tweaks {
+		if tweak != nil {
+			tweak(&cfg)
+		}
 	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)

@@ -893,15 +893,17 @@ func (a *sessionActor) publish(ev Event) {
 	}
 }
 
-// deliverAll hands evs to sub, dropping it when its queue is full; it
-// reports whether sub kept up.
+// deliverAll hands evs to sub as one batch (a catch-up counts as one item
+// of its bounded queue, however long), dropping it when its queue is full;
+// it reports whether sub kept up.
 func (a *sessionActor) deliverAll(sub Subscriber, evs []Event) bool {
-	for _, ev := range evs {
-		if !sub.Deliver(ev) {
-			delete(a.subs, sub)
-			sub.Drop(ErrSlowSubscriber)
-			return false
-		}
+	if len(evs) == 0 {
+		return true
+	}
+	if !sub.DeliverBatch(evs) {
+		delete(a.subs, sub)
+		sub.Drop(ErrSlowSubscriber)
+		return false
 	}
 	return true
 }

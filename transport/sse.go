@@ -27,12 +27,16 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID str
 	heartbeat := time.NewTicker(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	var buf bytes.Buffer
-	write := func(ev actors.Event) bool {
-		if ev.Type == actors.EventAck {
-			return true // SSE answers the chat request itself
-		}
+	write := func(evs []actors.Event) bool {
 		buf.Reset()
-		writeSSE(&buf, ev)
+		for _, ev := range evs {
+			if ev.Type != actors.EventAck { // SSE answers the chat request itself
+				writeSSE(&buf, ev)
+			}
+		}
+		if buf.Len() == 0 {
+			return true
+		}
 		if err := rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return false
 		}
@@ -43,16 +47,16 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID str
 	}
 	for {
 		select {
-		case ev := <-q.C():
-			if !write(ev) {
+		case evs := <-q.C():
+			if !write(evs) {
 				s.cfg.Sessions.Unsubscribe(sessionID, q)
 				return
 			}
 		case <-q.Dropped():
 			for {
 				select {
-				case ev := <-q.C():
-					if !write(ev) {
+				case evs := <-q.C():
+					if !write(evs) {
 						return
 					}
 				default:

@@ -31,7 +31,7 @@ type clientFrame struct {
 // outFrame is one frame queued for the writer: a session event (encoded by
 // the writer, off the actor's goroutine) or a ready-made control frame.
 type outFrame struct {
-	ev  actors.Event
+	evs []actors.Event
 	raw []byte
 }
 
@@ -70,7 +70,15 @@ func (w *wsSub) Deliver(ev actors.Event) bool {
 	if !w.active.Load() {
 		return true
 	}
-	return w.conn.enqueue(outFrame{ev: ev})
+	return w.conn.enqueue(outFrame{evs: []actors.Event{ev}})
+}
+
+// DeliverBatch implements actors.Subscriber.
+func (w *wsSub) DeliverBatch(evs []actors.Event) bool {
+	if !w.active.Load() {
+		return true
+	}
+	return w.conn.enqueue(outFrame{evs: evs})
 }
 
 // Drop implements actors.Subscriber.
@@ -392,16 +400,22 @@ func (c *wsConn) writeLoop(ctx context.Context) {
 }
 
 func (c *wsConn) write(ctx context.Context, f outFrame) bool {
-	b := f.raw
-	if b == nil {
-		b = encodeEvent(f.ev)
+	if f.raw != nil {
+		return c.writeFrame(ctx, f.raw)
 	}
-	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
-	defer cancel()
-	if err := c.c.Write(wctx, websocket.MessageText, b); err != nil {
-		return false
+	for _, ev := range f.evs {
+		if !c.writeFrame(ctx, encodeEvent(ev)) {
+			return false
+		}
 	}
 	return true
+}
+
+// writeFrame writes one text frame under its own deadline.
+func (c *wsConn) writeFrame(ctx context.Context, b []byte) bool {
+	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
+	defer cancel()
+	return c.c.Write(wctx, websocket.MessageText, b) == nil
 }
 
 func (c *wsConn) closeWith(req closeRequest) {
