@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -140,6 +141,9 @@ type sessionActor struct {
 	gens      int
 	pendingIO int // store calls in flight besides the above
 	draining  bool
+	// lastActive is when the actor last got a message other than an
+	// idleCheck; an actor idle for Config.IdleTimeout offers to passivate.
+	lastActive time.Time
 }
 
 func newSessionActor(s *Sessions, id string) *sessionActor {
@@ -148,6 +152,9 @@ func newSessionActor(s *Sessions, id string) *sessionActor {
 
 // Receive implements actor.Actor.
 func (a *sessionActor) Receive(ctx actor.Context) {
+	if _, check := ctx.Message().(idleCheck); !check {
+		a.lastActive = time.Now()
+	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		a.activate(ctx)
@@ -188,13 +195,11 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		} else if msg.to > a.reserved {
 			a.reserved = msg.to
 		}
-	case *actor.ReceiveTimeout:
-		// protoactor disarms the timer when it fires: arm it again, so an
-		// actor that is busy now is offered for passivation later.
-		ctx.SetReceiveTimeout(a.s.cfg.IdleTimeout)
-		if a.idle() {
+	case idleCheck:
+		if a.idle() && time.Since(a.lastActive) >= a.s.cfg.IdleTimeout {
 			ctx.Send(ctx.Parent(), passivationRequest{sessionID: a.id})
 		}
+		return
 	case passivate:
 		if a.idle() {
 			ctx.Stop(ctx.Self())
@@ -220,7 +225,6 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 }
 
 func (a *sessionActor) activate(ctx actor.Context) {
-	ctx.SetReceiveTimeout(a.s.cfg.IdleTimeout)
 	a.load(ctx)
 }
 

@@ -130,6 +130,22 @@ func NewSessions(system *actor.ActorSystem, cfg Config) (*Sessions, error) {
 		return nil, fmt.Errorf("actors: spawn session manager: %w", err)
 	}
 	s.manager = pid
+	// The idle sweep. protoactor's own receive timeout is not used: its
+	// timer goroutine writes actor state without synchronisation (a data
+	// race under -race).
+	interval := max(cfg.IdleTimeout/2, 5*time.Millisecond)
+	s.work.Go(func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.life.Done():
+				return
+			case <-t.C:
+				s.root.Send(s.manager, sweep{})
+			}
+		}
+	})
 	return s, nil
 }
 
@@ -365,6 +381,13 @@ type drain struct{}
 // abortAll tells every session actor to cancel its reply now and stop.
 type abortAll struct{}
 
+// sweep asks the manager to ask every session actor whether it is idle.
+type sweep struct{}
+
+// idleCheck asks a session actor to offer passivation if it has been idle
+// for Config.IdleTimeout. It does not count as activity.
+type idleCheck struct{}
+
 // countSessions asks the manager how many session actors are live.
 type countSessions struct{ reply chan<- int }
 
@@ -455,6 +478,12 @@ func (m *manager) Receive(ctx actor.Context) {
 		}
 	case countSessions:
 		msg.reply <- len(m.children)
+	case sweep:
+		for _, c := range m.children {
+			if !c.stopping {
+				ctx.Send(c.pid, idleCheck{})
+			}
+		}
 	}
 }
 
