@@ -31,7 +31,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNotFound("not_found", "no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
-	return s.recoverPanics(s.logRequests(mux))
+	return s.recoverPanics(s.logRequests(s.cors(mux)))
 }
 
 func methodNotAllowed(allowed string) http.HandlerFunc {

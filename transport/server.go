@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/storyd/storyd/actors"
@@ -50,10 +52,10 @@ type Config struct {
 	PingTimeout  time.Duration
 	// MaxFrameBytes caps a WebSocket frame from a client; default 64 KiB.
 	MaxFrameBytes int64
-	// AllowedOrigins are the browser origins (host patterns, as
-	// coder/websocket's AcceptOptions.OriginPatterns) allowed to open a
-	// WebSocket besides the server's own.
-	AllowedOrigins []string
+	// CORSOrigins are the browser origins (e.g. https://app.example.com; "*"
+	// for any) allowed to call the API and to open a WebSocket besides the
+	// server's own.
+	CORSOrigins []string
 }
 
 // Dependency is a service /readyz checks: Ping returns nil when it is reachable.
@@ -66,6 +68,8 @@ type Dependency struct {
 type Server struct {
 	cfg     Config
 	handler http.Handler
+	// originPatterns are the CORS origins as coder/websocket host patterns.
+	originPatterns []string
 	// closing ends long-lived streams when the server shuts down.
 	closing context.Context
 	close   context.CancelFunc
@@ -97,10 +101,24 @@ func NewServer(cfg Config) *Server {
 	if cfg.MaxFrameBytes <= 0 {
 		cfg.MaxFrameBytes = 64 << 10
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, originPatterns: originHosts(cfg.CORSOrigins)}
 	s.closing, s.close = context.WithCancel(context.Background())
 	s.handler = s.routes()
 	return s
+}
+
+// originHosts turns origins (https://app.example.com) into the host
+// patterns coder/websocket's origin check takes (app.example.com).
+func originHosts(origins []string) []string {
+	var hosts []string
+	for _, o := range origins {
+		if u, err := url.Parse(strings.TrimSpace(o)); err == nil && u.Host != "" {
+			hosts = append(hosts, u.Host)
+		} else if o = strings.TrimSpace(o); o != "" {
+			hosts = append(hosts, o)
+		}
+	}
+	return hosts
 }
 
 // ServeHTTP implements http.Handler.

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -257,13 +256,13 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 		return err
 	}
 	api := transport.NewServer(transport.Config{
-		Sessions:       sessions,
-		Store:          st,
-		Logger:         logger,
-		Provider:       provider,
-		Dependencies:   deps,
-		AllowedOrigins: originHosts(cfg.CORSOrigins),
-		MaxTextBytes:   cfg.MaxTextBytes,
+		Sessions:     sessions,
+		Store:        st,
+		Logger:       logger,
+		Provider:     provider,
+		Dependencies: deps,
+		CORSOrigins:  cfg.CORSOrigins,
+		MaxTextBytes: cfg.MaxTextBytes,
 	})
 	srv := &http.Server{
 		Handler:           api,
@@ -307,20 +306,6 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 	}
 	logger.Info("stopped")
 	return err
-}
-
-// originHosts turns CORS_ORIGINS entries (https://app.example.com) into
-// the host patterns the WebSocket origin check takes (app.example.com).
-func originHosts(origins []string) []string {
-	var hosts []string
-	for _, o := range origins {
-		if u, err := url.Parse(o); err == nil && u.Host != "" {
-			hosts = append(hosts, u.Host)
-		} else {
-			hosts = append(hosts, o)
-		}
-	}
-	return hosts
 }
 
 // levelFloor drops records below min; protoactor logs every actor start at
