@@ -29,6 +29,11 @@ type (
 		from, to int64
 		err      error
 	}
+	// sessionDeactivated: the store marked the session inactive.
+	sessionDeactivated struct {
+		cmd *deleteSession
+		err error
+	}
 	// seqsReserved: another block of seqs was reserved.
 	seqsReserved struct {
 		to  int64
@@ -168,6 +173,11 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		a.subscribe(ctx, msg)
 	case *cancelReply:
 		a.cancel(ctx, msg)
+	case *deleteSession:
+		a.delete(ctx, msg)
+	case sessionDeactivated:
+		a.pendingIO--
+		a.deactivated(msg)
 	case backlogLoaded:
 		a.pendingIO--
 		a.backlog(msg)
@@ -307,6 +317,8 @@ func (a *sessionActor) unstash(ctx actor.Context) {
 			a.subscribe(ctx, m)
 		case *cancelReply:
 			a.cancel(ctx, m)
+		case *deleteSession:
+			a.delete(ctx, m)
 		}
 	}
 }
@@ -695,6 +707,39 @@ func (a *sessionActor) backlog(msg backlogLoaded) {
 	if a.deliverAll(msg.sub, append(evs, live...)) {
 		a.subs[msg.sub] = subscription{}
 	}
+}
+
+// delete deactivates the session in the store, then in memory.
+func (a *sessionActor) delete(ctx actor.Context, cmd *deleteSession) {
+	switch {
+	case a.waiting(ctx, cmd):
+		return
+	case a.phase == phaseAbsent || cmd.userID != a.sess.UserID || !a.sess.IsActive:
+		cmd.fail(ErrNotFound)
+		return
+	}
+	store, id := a.s.cfg.Store, a.id
+	a.goIO(ctx, func(c context.Context) any {
+		return sessionDeactivated{cmd: cmd, err: store.DeactivateSession(c, id)}
+	})
+}
+
+func (a *sessionActor) deactivated(msg sessionDeactivated) {
+	if msg.err != nil {
+		msg.cmd.fail(storeError(msg.err))
+		return
+	}
+	a.sess.IsActive = false
+	if a.cur != nil && a.cur.cancel != nil && a.cur.status == "" {
+		a.cur.cancelled = true
+		a.cur.cancel()
+	}
+	for sub, s := range a.subs {
+		if s.turnID == "" {
+			a.drop(sub, ErrSessionClosed)
+		}
+	}
+	msg.cmd.reply <- nil
 }
 
 // cancel stops the reply being generated, if any.

@@ -28,6 +28,7 @@ type Store interface {
 	GetReply(ctx context.Context, sessionID, turnID string) (persistence.Message, error)
 	MessagesAfter(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]persistence.Message, error)
 	ReserveSeqs(ctx context.Context, sessionID string, n int64) (from, to int64, err error)
+	DeactivateSession(ctx context.Context, id string) error
 }
 
 // ChatModel streams a chat reply, calling emit with each piece of text as it
@@ -264,6 +265,22 @@ func (s *Sessions) Cancel(ctx context.Context, userID, sessionID string) (bool, 
 	return r.cancelled, r.err
 }
 
+// Delete deactivates the caller's session: the reply in flight is
+// cancelled, followers are dropped with ErrSessionClosed, and the session
+// answers ErrNotFound from then on. Its history stays in the store.
+func (s *Sessions) Delete(ctx context.Context, userID, sessionID string) error {
+	if s.closing.Load() {
+		return ErrShuttingDown
+	}
+	reply := make(chan error, 1)
+	s.root.Send(s.manager, routed{sessionID: sessionID, msg: &deleteSession{userID: userID, reply: reply}})
+	r, err := await(ctx, s.cfg.CommandTimeout, reply)
+	if err != nil {
+		return fmt.Errorf("actors: delete session %s: %w", sessionID, err)
+	}
+	return r
+}
+
 // Unsubscribe removes sub from the session's subscribers. It does not wait;
 // the actor calls sub.Drop(nil) if it still held the subscriber.
 func (s *Sessions) Unsubscribe(sessionID string, sub Subscriber) {
@@ -368,6 +385,14 @@ type cancelResult struct {
 }
 
 func (c *cancelReply) fail(err error) { c.reply <- cancelResult{err: err} }
+
+// deleteSession asks a session actor to deactivate its session.
+type deleteSession struct {
+	userID string
+	reply  chan<- error
+}
+
+func (c *deleteSession) fail(err error) { c.reply <- err }
 
 // unsubscribe asks a session actor to forget a subscriber.
 type unsubscribe struct{ sub Subscriber }

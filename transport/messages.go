@@ -62,7 +62,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, err := s.cfg.Store.GetSession(r.Context(), sessionID)
-	if err != nil || sess.UserID != who.UserID {
+	if err != nil || sess.UserID != who.UserID || !sess.IsActive {
 		if err == nil || errors.Is(err, persistence.ErrNotFound) {
 			writeError(w, errNotFound("session_not_found", "no such session"))
 			return

@@ -9,6 +9,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 
 	mux.HandleFunc("POST /api/v1/chat", s.handleChat)
+	mux.HandleFunc("GET /api/v1/sessions", s.handleListSessions)
+	mux.HandleFunc("DELETE /api/v1/sessions/{session_id}", s.handleDeleteSession)
 	mux.HandleFunc("GET /api/v1/sessions/{session_id}/messages", s.handleMessages)
 	mux.HandleFunc("GET /api/v1/sessions/{session_id}/stream", s.handleStream)
 	mux.HandleFunc("POST /api/v1/sessions/{session_id}/cancel", s.handleCancel)

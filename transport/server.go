@@ -17,6 +17,7 @@ type Sessions interface {
 	Chat(ctx context.Context, req actors.ChatRequest) (actors.ChatAccepted, error)
 	Subscribe(ctx context.Context, req actors.SubscribeRequest) error
 	Cancel(ctx context.Context, userID, sessionID string) (bool, error)
+	Delete(ctx context.Context, userID, sessionID string) error
 	Unsubscribe(sessionID string, sub actors.Subscriber)
 }
 
@@ -25,6 +26,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Kind() string
 	GetSession(ctx context.Context, id string) (persistence.Session, error)
+	ListSessions(ctx context.Context, userID string) ([]persistence.Session, error)
 	ListMessages(ctx context.Context, sessionID string, limit, offset int) ([]persistence.Message, error)
 }
 

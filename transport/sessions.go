@@ -1,0 +1,75 @@
+package transport
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/storyd/storyd/persistence"
+)
+
+// sessionJSON is a session in the seed's shape.
+type sessionJSON struct {
+	SessionID     string     `json:"session_id"`
+	UserID        string     `json:"user_id"`
+	ProjectID     string     `json:"project_id"`
+	Title         string     `json:"title"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	LastMessageAt *time.Time `json:"last_message_at"`
+	IsActive      bool       `json:"is_active"`
+	MessageCount  int        `json:"message_count"`
+}
+
+func toSessionJSON(s persistence.Session) sessionJSON {
+	return sessionJSON{
+		SessionID: s.ID, UserID: s.UserID, ProjectID: s.ProjectID, Title: s.Title,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, LastMessageAt: s.LastMessageAt,
+		IsActive: s.IsActive, MessageCount: s.MessageCount,
+	}
+}
+
+// handleListSessions lists the caller's active sessions, newest first.
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
+	who, aerr := requireIdentity(r, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	limit, offset, aerr := pagination(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	all, err := s.cfg.Store.ListSessions(r.Context(), who.UserID)
+	if err != nil {
+		s.storeError(w, r, "list sessions", err)
+		return
+	}
+	out := []sessionJSON{}
+	for i := offset; i < len(all) && i < offset+limit; i++ {
+		out = append(out, toSessionJSON(all[i]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleDeleteSession deactivates one of the caller's sessions; its history
+// stays in the store.
+func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
+	who, aerr := requireIdentity(r, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	sessionID, aerr := parseUUID("session_id", r.PathValue("session_id"))
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if err := s.cfg.Sessions.Delete(r.Context(), who.UserID, sessionID); err != nil {
+		if r.Context().Err() == nil {
+			writeError(w, s.sessionError(err))
+		}
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "Session deleted successfully", "session_id": sessionID})
+}
