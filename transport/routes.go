@@ -16,6 +16,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/sessions/{session_id}/cancel", s.handleCancel)
 	mux.HandleFunc("GET /api/v1/ws", s.handleWebSocket)
 
+	mux.HandleFunc("GET /api/v1/dossier", s.handleListDossiers)
+	mux.HandleFunc("POST /api/v1/dossier", s.handleCreateDossier)
+	mux.HandleFunc("GET /api/v1/dossier/{project_id}", s.handleGetDossier)
+	mux.HandleFunc("PUT /api/v1/dossier/{project_id}", s.handleUpdateDossier)
+	mux.HandleFunc("DELETE /api/v1/dossier/{project_id}", s.handleDeleteDossier)
+
 	// Paths that exist answer other methods with a JSON 405; anything else
 	// is a JSON 404.
 	allow := map[string]string{
@@ -26,6 +32,8 @@ func (s *Server) routes() http.Handler {
 		"/api/v1/sessions/{session_id}/stream":   "GET",
 		"/api/v1/sessions/{session_id}/cancel":   "POST",
 		"/api/v1/ws":                             "GET",
+		"/api/v1/dossier":                        "GET, POST",
+		"/api/v1/dossier/{project_id}":           "GET, PUT, DELETE",
 	}
 	for path, methods := range allow {
 		mux.HandleFunc(path, methodNotAllowed(methods))

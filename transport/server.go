@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -27,6 +28,14 @@ type Store interface {
 	Kind() string
 	GetSession(ctx context.Context, id string) (persistence.Session, error)
 	ListSessions(ctx context.Context, userID string) ([]persistence.Session, error)
+	EnsureUser(ctx context.Context, u persistence.User) (persistence.User, error)
+	GetProject(ctx context.Context, id string) (persistence.Project, error)
+	CreateProject(ctx context.Context, p persistence.Project) (persistence.Project, error)
+	GetDossier(ctx context.Context, projectID string) (persistence.Dossier, error)
+	ListDossiers(ctx context.Context, userID string) ([]persistence.Dossier, error)
+	CreateDossier(ctx context.Context, d persistence.Dossier, src persistence.DossierVersion) (persistence.Dossier, error)
+	UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src persistence.DossierVersion) (persistence.Dossier, error)
+	DeleteDossier(ctx context.Context, projectID string) error
 	ListMessages(ctx context.Context, sessionID string, limit, offset int) ([]persistence.Message, error)
 }
 

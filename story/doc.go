@@ -1,0 +1,4 @@
+// Package story holds the story dossier's schema: the snapshot a project's
+// dossier stores, how it is validated and how it is summarised. It is pure
+// data and functions: no I/O, no goroutines, safe for concurrent use.
+package story

@@ -1,0 +1,262 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/storyd/storyd/persistence"
+	"github.com/storyd/storyd/story"
+)
+
+// dossierJSON is a dossier in the seed's shape plus its version.
+type dossierJSON struct {
+	ProjectID string          `json:"project_id"`
+	UserID    string          `json:"user_id"`
+	Snapshot  json.RawMessage `json:"snapshot_json"`
+	Version   int             `json:"version"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+func toDossierJSON(d persistence.Dossier) dossierJSON {
+	return dossierJSON{ProjectID: d.ProjectID, UserID: d.UserID, Snapshot: d.Snapshot, Version: d.Version,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+}
+
+// dossierSummaryJSON is one row of GET /api/v1/dossier.
+type dossierSummaryJSON struct {
+	ProjectID      string    `json:"project_id"`
+	Title          string    `json:"title"`
+	CharacterCount int       `json:"character_count"`
+	ThemeCount     int       `json:"theme_count"`
+	Version        int       `json:"version"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+type createDossierRequest struct {
+	ProjectID string          `json:"project_id,omitempty"`
+	Snapshot  json.RawMessage `json:"snapshot_json"`
+}
+
+type updateDossierRequest struct {
+	Snapshot json.RawMessage `json:"snapshot_json"`
+	// Version, when set, must be the dossier's current version (409
+	// otherwise), so that an edit never overwrites one it has not seen.
+	Version *int `json:"version,omitempty"`
+}
+
+// maxDossierBody bounds a dossier request body.
+const maxDossierBody = story.MaxBytes + 4096
+
+// readJSON reads a bounded JSON body into v, strictly.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiError {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+				Message: fmt.Sprintf("the request body is larger than %d bytes", limit)}
+		}
+		return errBadRequest("unreadable_body", "the request body could not be read")
+	}
+	return decodeStrict(body, v)
+}
+
+// parseSnapshot validates a client's snapshot_json.
+func parseSnapshot(raw json.RawMessage) (json.RawMessage, *apiError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, errInvalid("snapshot_required", "snapshot_json is required")
+	}
+	snap, err := story.Parse(raw)
+	if err != nil {
+		return nil, errInvalid("invalid_snapshot", err.Error())
+	}
+	return snap.JSON(), nil
+}
+
+// ownDossier loads the dossier of a project if it is the caller's; anything
+// else answers 404 (the second return is then false).
+func (s *Server) ownDossier(w http.ResponseWriter, r *http.Request, userID string) (persistence.Dossier, bool) {
+	projectID, aerr := parseUUID("project_id", r.PathValue("project_id"))
+	if aerr != nil {
+		writeError(w, aerr)
+		return persistence.Dossier{}, false
+	}
+	d, err := s.cfg.Store.GetDossier(r.Context(), projectID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound) || err == nil && d.UserID != userID:
+		writeError(w, errNotFound("dossier_not_found", "no such dossier"))
+		return persistence.Dossier{}, false
+	case err != nil:
+		s.storeError(w, r, "get dossier", err)
+		return persistence.Dossier{}, false
+	}
+	return d, true
+}
+
+func (s *Server) handleGetDossier(w http.ResponseWriter, r *http.Request) {
+	who, aerr := requireIdentity(r, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if d, ok := s.ownDossier(w, r, who.UserID); ok {
+		writeJSON(w, http.StatusOK, toDossierJSON(d))
+	}
+}
+
+func (s *Server) handleListDossiers(w http.ResponseWriter, r *http.Request) {
+	who, aerr := requireIdentity(r, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	limit, offset, aerr := pagination(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	all, err := s.cfg.Store.ListDossiers(r.Context(), who.UserID)
+	if err != nil {
+		s.storeError(w, r, "list dossiers", err)
+		return
+	}
+	out := []dossierSummaryJSON{}
+	for i := offset; i < len(all) && i < offset+limit; i++ {
+		d := all[i]
+		sum := story.Summarize(d.Snapshot)
+		title := sum.Title
+		if title == "" {
+			if p, err := s.cfg.Store.GetProject(r.Context(), d.ProjectID); err == nil {
+				title = p.Title
+			}
+		}
+		out = append(out, dossierSummaryJSON{ProjectID: d.ProjectID, Title: title, CharacterCount: sum.CharacterCount,
+			ThemeCount: sum.ThemeCount, Version: d.Version, UpdatedAt: d.UpdatedAt})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleCreateDossier(w http.ResponseWriter, r *http.Request) {
+	who, aerr := requireIdentity(r, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	var req createDossierRequest
+	if aerr := readJSON(w, r, maxDossierBody, &req); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	projectID := req.ProjectID
+	if projectID == "" {
+		projectID = uuid.NewString()
+	} else if projectID, aerr = parseUUID("project_id", projectID); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	snap, aerr := parseSnapshot(req.Snapshot)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	ctx := r.Context()
+	if _, err := s.cfg.Store.EnsureUser(ctx, persistence.User{ID: who.UserID, IsAnonymous: who.Anonymous}); err != nil {
+		s.storeError(w, r, "ensure user", err)
+		return
+	}
+	p, err := s.cfg.Store.GetProject(ctx, projectID)
+	if errors.Is(err, persistence.ErrNotFound) {
+		title := story.Summarize(snap).Title
+		if title == "" {
+			title = "Untitled story"
+		}
+		p, err = s.cfg.Store.CreateProject(ctx, persistence.Project{ID: projectID, UserID: who.UserID, Title: title})
+		if errors.Is(err, persistence.ErrConflict) {
+			p, err = s.cfg.Store.GetProject(ctx, projectID)
+		}
+	}
+	switch {
+	case err != nil:
+		s.storeError(w, r, "project for dossier", err)
+		return
+	case p.UserID != who.UserID:
+		writeError(w, errNotFound("project_not_found", "no such project"))
+		return
+	}
+	d, err := s.cfg.Store.CreateDossier(ctx, persistence.Dossier{ProjectID: projectID, UserID: who.UserID, Snapshot: snap},
+		persistence.DossierVersion{Source: persistence.SourceUser})
+	switch {
+	case errors.Is(err, persistence.ErrConflict):
+		writeError(w, &apiError{Status: http.StatusConflict, Code: "dossier_exists",
+			Message: "this project already has a dossier; update it with PUT /api/v1/dossier/{project_id}"})
+	case err != nil:
+		s.storeError(w, r, "create dossier", err)
+	default:
+		writeJSON(w, http.StatusCreated, toDossierJSON(d))
+	}
+}
+
+func (s *Server) handleUpdateDossier(w http.ResponseWriter, r *http.Request) {
+	who, aerr := requireIdentity(r, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	d, ok := s.ownDossier(w, r, who.UserID)
+	if !ok {
+		return
+	}
+	var req updateDossierRequest
+	if aerr := readJSON(w, r, maxDossierBody, &req); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	snap, aerr := parseSnapshot(req.Snapshot)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	expected := d.Version
+	if req.Version != nil {
+		if *req.Version < 1 {
+			writeError(w, errInvalid("invalid_version", "version must be the dossier's current version (1 or more)"))
+			return
+		}
+		expected = *req.Version
+	}
+	updated, err := s.cfg.Store.UpdateDossier(r.Context(), d.ProjectID, expected, snap,
+		persistence.DossierVersion{Source: persistence.SourceUser})
+	switch {
+	case errors.Is(err, persistence.ErrConflict):
+		writeError(w, &apiError{Status: http.StatusConflict, Code: "version_conflict",
+			Message: fmt.Sprintf("the dossier changed since version %d; reload it and apply your edit again", expected)})
+	case err != nil:
+		s.storeError(w, r, "update dossier", err)
+	default:
+		writeJSON(w, http.StatusOK, toDossierJSON(updated))
+	}
+}
+
+func (s *Server) handleDeleteDossier(w http.ResponseWriter, r *http.Request) {
+	who, aerr := requireIdentity(r, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	d, ok := s.ownDossier(w, r, who.UserID)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Store.DeleteDossier(r.Context(), d.ProjectID); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		s.storeError(w, r, "delete dossier", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "Dossier deleted successfully", "project_id": d.ProjectID})
+}

@@ -1,0 +1,65 @@
+package transport
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+func decodeMap(t *testing.T, ts *testServer, method, path, user, body string, wantStatus int) map[string]any {
+	t.Helper()
+	resp := ts.do(t, method, path, user, body)
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("%s %s: %d %v, want %d", method, path, resp.StatusCode, out, wantStatus)
+	}
+	return out
+}
+
+func TestDossierCRUD(t *testing.T) {
+	ts := newTestServer(t)
+	owner, stranger := uuid.NewString(), uuid.NewString()
+	project := uuid.NewString()
+	snap := `{"title":"Gull Rock","characters":[{"name":"Ada","description":"keeps the light","relationships":[],"character_arc":""}],"themes":["Duty"],"locations":["Maine"],"plot_points":[]}`
+
+	created := decodeMap(t, ts, "POST", "/api/v1/dossier", owner, `{"project_id":"`+project+`","snapshot_json":`+snap+`}`, 201)
+	if created["project_id"] != project || created["user_id"] != owner || created["version"] != float64(1) {
+		t.Fatalf("created %v", created)
+	}
+	decodeMap(t, ts, "POST", "/api/v1/dossier", owner, `{"project_id":"`+project+`","snapshot_json":{}}`, 409)
+	decodeMap(t, ts, "POST", "/api/v1/dossier", stranger, `{"project_id":"`+project+`","snapshot_json":{}}`, 404)
+
+	got := decodeMap(t, ts, "GET", "/api/v1/dossier/"+project, owner, "", 200)
+	chars := got["snapshot_json"].(map[string]any)["characters"].([]any)
+	if len(chars) != 1 || chars[0].(map[string]any)["name"] != "Ada" {
+		t.Fatalf("got %v", got)
+	}
+	decodeMap(t, ts, "GET", "/api/v1/dossier/"+project, stranger, "", 404)
+
+	list := ts.do(t, "GET", "/api/v1/dossier", owner, "")
+	var rows []map[string]any
+	_ = json.NewDecoder(list.Body).Decode(&rows)
+	if len(rows) != 1 || rows[0]["title"] != "Gull Rock" || rows[0]["character_count"] != float64(1) || rows[0]["theme_count"] != float64(1) {
+		t.Fatalf("list %v", rows)
+	}
+
+	updated := decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, owner, `{"version":1,"snapshot_json":{"themes":["Duty","Loneliness"]}}`, 200)
+	if updated["version"] != float64(2) {
+		t.Fatalf("updated %v", updated)
+	}
+	conflict := decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, owner, `{"version":1,"snapshot_json":{}}`, 409)
+	if conflict["error"].(map[string]any)["code"] != "version_conflict" {
+		t.Fatalf("stale update %v", conflict)
+	}
+	decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, owner, `{"snapshot_json":{"villains":[]}}`, 422)
+	decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, owner, `{"version":0,"snapshot_json":{}}`, 422)
+	decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, stranger, `{"snapshot_json":{}}`, 404)
+	decodeMap(t, ts, "DELETE", "/api/v1/dossier/"+project, stranger, "", 404)
+	del := decodeMap(t, ts, "DELETE", "/api/v1/dossier/"+project, owner, "", 200)
+	if del["message"] != "Dossier deleted successfully" {
+		t.Fatalf("delete %v", del)
+	}
+	decodeMap(t, ts, "GET", "/api/v1/dossier/"+project, owner, "", 404)
+}
