@@ -28,12 +28,15 @@ type store interface {
 	Close() error
 
 	EnsureUser(ctx context.Context, u persistence.User) (persistence.User, error)
+	UpsertUser(ctx context.Context, u persistence.User) (persistence.User, error)
 	GetUser(ctx context.Context, id string) (persistence.User, error)
+	MigrateUser(ctx context.Context, tempUserID, permanentUserID string) (persistence.MigrationResult, error)
 	CreateProject(ctx context.Context, p persistence.Project) (persistence.Project, error)
 	GetProject(ctx context.Context, id string) (persistence.Project, error)
 	CreateSession(ctx context.Context, s persistence.Session) (persistence.Session, error)
 	GetSession(ctx context.Context, id string) (persistence.Session, error)
 	ListSessions(ctx context.Context, userID string) ([]persistence.Session, error)
+	ListSessionsPage(ctx context.Context, userID string, limit, offset int) ([]persistence.Session, error)
 	DeactivateSession(ctx context.Context, id string) error
 
 	AppendMessage(ctx context.Context, m persistence.Message) (persistence.Message, bool, error)
@@ -49,6 +52,7 @@ type store interface {
 	ListDossierVersions(ctx context.Context, projectID string) ([]persistence.DossierVersion, error)
 	GetDossierVersion(ctx context.Context, projectID string, version int) (persistence.DossierVersion, error)
 	ListDossiers(ctx context.Context, userID string) ([]persistence.Dossier, error)
+	ListDossierSummaries(ctx context.Context, userID string) ([]persistence.DossierSummary, error)
 	DeleteDossier(ctx context.Context, projectID string) error
 }
 
@@ -85,6 +89,13 @@ func runContract(t *testing.T, open opener) {
 		{"Metadata", testMetadata},
 		{"Dossier", testDossier},
 		{"DossierConcurrentUpdates", testDossierConcurrentUpdates},
+		{"UpsertUser", testUpsertUser},
+		{"MigrateUser", testMigrateUser},
+		{"MigrateUserErrors", testMigrateUserErrors},
+		{"MigrateUserAtomic", testMigrateUserAtomic},
+		{"MigrateUserConcurrently", testMigrateUserConcurrently},
+		{"ListSessionsPage", testListSessionsPage},
+		{"DossierSummaries", testDossierSummaries},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

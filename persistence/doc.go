@@ -36,10 +36,16 @@
 // must be called once, after the last call has returned.
 //
 // Multi-row changes (AppendMessage, CreateDossier, UpdateDossier,
-// CreateSession on SQLite) run in one transaction. Postgres relies on
-// PostgreSQL's row locks and unique indexes under READ COMMITTED: identical
-// AppendMessage retries racing each other store one row, and of two
-// UpdateDossier calls from the same version exactly one succeeds.
+// MigrateUser, CreateSession and UpsertUser on SQLite) run in one
+// transaction. Postgres relies on PostgreSQL's row locks and unique indexes
+// under READ COMMITTED: identical AppendMessage retries racing each other
+// store one row, of two UpdateDossier calls from the same version exactly
+// one succeeds, and of concurrent MigrateUser calls for the same anonymous
+// user exactly one succeeds (MigrateUser locks both users' rows in id
+// order, so migrations in opposite directions cannot deadlock). A row
+// created for the anonymous user while its migration runs (CreateProject,
+// CreateSession) waits for the migration and then lands on the dead id: the
+// caller must stop using an id once GetUser reports it migrated.
 //
 // SQLite keeps two database/sql pools on the same WAL-mode file: a writer
 // limited to one connection, which runs every write and every transaction

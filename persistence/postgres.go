@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -233,6 +234,122 @@ func (s *Postgres) GetUser(ctx context.Context, id string) (User, error) {
 	return u, nil
 }
 
+// UpsertUser creates a user or updates its profile, and returns the stored
+// row. Email, DisplayName and AvatarURL replace the stored values when
+// non-empty; an empty one keeps what is stored. IsAnonymous is taken from in
+// for a new user; an existing one can only go from anonymous to registered,
+// never back. MigratedTo is ignored (only MigrateUser sets it). An update
+// sets UpdatedAt to now; a call that would change nothing writes nothing.
+// The ID must be a UUID (ErrInvalid otherwise); a migrated user's id is dead,
+// so updating one is ErrConflict. Zero timestamps of a new user are set to
+// now.
+func (s *Postgres) UpsertUser(ctx context.Context, in User) (User, error) {
+	now := s.cfg.timestamp()
+	u, err := prepareUpsert(in, now)
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: upsert user %s: %w", in.ID, err)
+	}
+	// DO UPDATE ... WHERE false returns no row: the user exists and there is
+	// nothing to change, or it is migrated. A new statement reads it.
+	stored, err := scanPGUser(s.pool.QueryRow(ctx, `INSERT INTO users
+		(id, email, display_name, avatar_url, is_anonymous, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (id) DO UPDATE SET
+			email = COALESCE(NULLIF(EXCLUDED.email, ''), users.email),
+			display_name = COALESCE(NULLIF(EXCLUDED.display_name, ''), users.display_name),
+			avatar_url = COALESCE(NULLIF(EXCLUDED.avatar_url, ''), users.avatar_url),
+			is_anonymous = users.is_anonymous AND EXCLUDED.is_anonymous,
+			updated_at = $8
+		WHERE users.migrated_to IS NULL AND (
+			(EXCLUDED.email <> '' AND EXCLUDED.email <> users.email) OR
+			(EXCLUDED.display_name <> '' AND EXCLUDED.display_name <> users.display_name) OR
+			(EXCLUDED.avatar_url <> '' AND EXCLUDED.avatar_url <> users.avatar_url) OR
+			(users.is_anonymous AND NOT EXCLUDED.is_anonymous))
+		RETURNING `+pgUserCols,
+		u.ID, u.Email, u.DisplayName, u.AvatarURL, u.IsAnonymous, u.CreatedAt, u.UpdatedAt, now))
+	if errors.Is(err, pgx.ErrNoRows) {
+		stored, err = scanPGUser(s.pool.QueryRow(ctx, `SELECT `+pgUserCols+` FROM users WHERE id = $1`, u.ID))
+		if err == nil && stored.MigratedTo != "" {
+			err = fmt.Errorf("%w: user %s migrated to %s", ErrConflict, u.ID, stored.MigratedTo)
+		}
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: upsert user %s: %w", u.ID, pgErr(err))
+	}
+	return stored, nil
+}
+
+// MigrateUser moves everything an anonymous user owns (chat sessions active
+// or not, projects, dossiers) to a permanent user and marks the anonymous
+// user migrated (MigratedTo = permanentUserID), all in one transaction. The
+// permanent user is created as a registered user when absent, and marked
+// registered when it exists as an anonymous one. Moved rows keep their
+// timestamps.
+//
+// An unknown (or malformed) tempUserID is ErrNotFound; a temporary user that
+// is registered or already migrated, or a permanent user that is itself
+// migrated, is ErrConflict; a malformed permanentUserID, or one equal to
+// tempUserID, is ErrInvalid. Of concurrent migrations of the same user
+// exactly one succeeds; the others get ErrConflict.
+func (s *Postgres) MigrateUser(ctx context.Context, tempUserID, permanentUserID string) (MigrationResult, error) {
+	from, to, err := migrationIDs(tempUserID, permanentUserID)
+	if err != nil {
+		return MigrationResult{}, fmt.Errorf("persistence: migrate user %s to %s: %w", tempUserID, permanentUserID, err)
+	}
+	now := s.cfg.timestamp()
+	var res MigrationResult
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		// Lock both users in id order, so that migrations between the same
+		// two users in opposite directions cannot deadlock. A concurrent
+		// migration of the same user waits here, then reads the winner's
+		// migrated_to.
+		locked, err := pgCollect(ctx, tx, scanPGUser, `SELECT `+pgUserCols+` FROM users
+			WHERE id IN ($1, $2) ORDER BY id FOR UPDATE`, from, to)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(locked, func(u User) bool { return u.ID == from })
+		if i < 0 {
+			return fmt.Errorf("%w: user %s", ErrNotFound, from)
+		}
+		if err := checkMigratable(from, locked[i].IsAnonymous, locked[i].MigratedTo); err != nil {
+			return err
+		}
+		var permMigratedTo string
+		if err := tx.QueryRow(ctx, `INSERT INTO users (id, is_anonymous, created_at, updated_at)
+			VALUES ($1, false, $2, $2)
+			ON CONFLICT (id) DO UPDATE SET
+				is_anonymous = false,
+				updated_at = CASE WHEN users.is_anonymous THEN EXCLUDED.updated_at ELSE users.updated_at END
+			RETURNING COALESCE(migrated_to::text, '')`, to, now).Scan(&permMigratedTo); err != nil {
+			return err
+		}
+		if permMigratedTo != "" {
+			return fmt.Errorf("%w: permanent user %s migrated to %s", ErrConflict, to, permMigratedTo)
+		}
+		for _, move := range []struct {
+			sql string
+			n   *int
+		}{
+			{`UPDATE chat_sessions SET user_id = $1 WHERE user_id = $2`, &res.Sessions},
+			{`UPDATE projects SET user_id = $1 WHERE user_id = $2`, &res.Projects},
+			{`UPDATE dossiers SET user_id = $1 WHERE user_id = $2`, &res.Dossiers},
+		} {
+			tag, err := tx.Exec(ctx, move.sql, to, from)
+			if err != nil {
+				return err
+			}
+			*move.n = int(tag.RowsAffected())
+		}
+		_, err = tx.Exec(ctx, `UPDATE users SET migrated_to = $1, updated_at = $2 WHERE id = $3`, to, now, from)
+		return err
+	})
+	if err != nil {
+		return MigrationResult{}, fmt.Errorf("persistence: migrate user %s to %s: %w", from, to, pgErr(err))
+	}
+	return res, nil
+}
+
 const pgProjectCols = `id::text, user_id::text, title, created_at, updated_at`
 
 func scanPGProject(row pgx.Row) (Project, error) {
@@ -322,16 +439,40 @@ func (s *Postgres) GetSession(ctx context.Context, id string) (Session, error) {
 	return x, nil
 }
 
-// ListSessions returns the active sessions of a user, most recently updated
-// (a new message updates a session) first.
+// pgListSessions selects a user's active sessions, newest first: by the
+// last message's time, or the creation time of a session without messages,
+// then by updated_at and id so that the order is total.
+const pgListSessions = `SELECT ` + pgSessionCols + ` FROM chat_sessions
+	WHERE user_id = $1 AND is_active
+	ORDER BY COALESCE(last_message_at, created_at) DESC, updated_at DESC, id DESC`
+
+// ListSessions returns every active session of a user, newest first: by
+// LastMessageAt, or CreatedAt for a session without messages (then by
+// UpdatedAt). Deactivated sessions are left out.
 func (s *Postgres) ListSessions(ctx context.Context, userID string) ([]Session, error) {
 	cid, ok := canonicalID(userID)
 	if !ok {
 		return []Session{}, nil
 	}
-	out, err := pgCollect(ctx, s.pool, scanPGSession, `SELECT `+pgSessionCols+` FROM chat_sessions
-		WHERE user_id = $1 AND is_active
-		ORDER BY updated_at DESC, created_at DESC, id DESC`, cid)
+	out, err := pgCollect(ctx, s.pool, scanPGSession, pgListSessions, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// ListSessionsPage returns one page of ListSessions: at most limit sessions
+// after skipping offset. limit must be at least 1 and offset not negative
+// (ErrInvalid otherwise).
+func (s *Postgres) ListSessionsPage(ctx context.Context, userID string, limit, offset int) ([]Session, error) {
+	if err := checkPage(limit, offset); err != nil {
+		return nil, fmt.Errorf("persistence: list sessions of %s: %w", userID, err)
+	}
+	cid, ok := canonicalID(userID)
+	if !ok {
+		return []Session{}, nil
+	}
+	out, err := pgCollect(ctx, s.pool, scanPGSession, pgListSessions+` LIMIT $2 OFFSET $3`, cid, limit, offset)
 	if err != nil {
 		return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, err)
 	}
@@ -730,6 +871,42 @@ func (s *Postgres) ListDossiers(ctx context.Context, userID string) ([]Dossier, 
 		WHERE user_id = $1 ORDER BY updated_at DESC, project_id DESC`, cid)
 	if err != nil {
 		return nil, fmt.Errorf("persistence: list dossiers of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// pgSummaryCols computes a DossierSummary from dossiers d joined with
+// projects p (see DossierSummary for the rules).
+const pgSummaryCols = `d.project_id::text, d.user_id::text,
+	CASE WHEN jsonb_typeof(d.snapshot_json -> 'title') = 'string' AND d.snapshot_json ->> 'title' <> ''
+		THEN d.snapshot_json ->> 'title' ELSE p.title END,
+	CASE WHEN jsonb_typeof(d.snapshot_json -> 'characters') = 'array'
+		THEN jsonb_array_length(d.snapshot_json -> 'characters') ELSE 0 END,
+	CASE WHEN jsonb_typeof(d.snapshot_json -> 'themes') = 'array'
+		THEN jsonb_array_length(d.snapshot_json -> 'themes') ELSE 0 END,
+	d.version, d.created_at, d.updated_at`
+
+func scanPGSummary(row pgx.Row) (DossierSummary, error) {
+	var d DossierSummary
+	err := row.Scan(&d.ProjectID, &d.UserID, &d.Title, &d.CharacterCount, &d.ThemeCount, &d.Version,
+		&d.CreatedAt, &d.UpdatedAt)
+	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+	return d, err
+}
+
+// ListDossierSummaries returns a summary of each of a user's dossiers (title,
+// character and theme counts), most recently updated first, in the order of
+// ListDossiers.
+func (s *Postgres) ListDossierSummaries(ctx context.Context, userID string) ([]DossierSummary, error) {
+	cid, ok := canonicalID(userID)
+	if !ok {
+		return []DossierSummary{}, nil
+	}
+	out, err := pgCollect(ctx, s.pool, scanPGSummary, `SELECT `+pgSummaryCols+`
+		FROM dossiers d JOIN projects p ON p.id = d.project_id
+		WHERE d.user_id = $1 ORDER BY d.updated_at DESC, d.project_id DESC`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list dossier summaries of %s: %w", cid, err)
 	}
 	return out, nil
 }

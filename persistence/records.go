@@ -108,3 +108,31 @@ type DossierVersion struct {
 	SeqTo     int64
 	CreatedAt time.Time
 }
+
+// DossierSummary is one entry of a user's list of dossiers: what a listing
+// shows without shipping the snapshot. Both stores compute it the same way
+// from the stored snapshot:
+//
+//   - Title is the snapshot's top-level "title" when that is a non-empty
+//     string, else the project's title.
+//   - CharacterCount and ThemeCount are the lengths of the snapshot's
+//     top-level "characters" and "themes" arrays; 0 when the key is absent
+//     or its value is not an array.
+type DossierSummary struct {
+	ProjectID      string
+	UserID         string
+	Title          string
+	CharacterCount int
+	ThemeCount     int
+	Version        int
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// MigrationResult counts the rows MigrateUser moved from the anonymous user
+// to the permanent one.
+type MigrationResult struct {
+	Sessions int // chat sessions, active or not
+	Projects int
+	Dossiers int
+}

@@ -305,6 +305,129 @@ func (s *SQLite) GetUser(ctx context.Context, id string) (User, error) {
 	return u, nil
 }
 
+// UpsertUser creates a user or updates its profile, and returns the stored
+// row. Email, DisplayName and AvatarURL replace the stored values when
+// non-empty; an empty one keeps what is stored. IsAnonymous is taken from in
+// for a new user; an existing one can only go from anonymous to registered,
+// never back. MigratedTo is ignored (only MigrateUser sets it). An update
+// sets UpdatedAt to now; a call that would change nothing writes nothing.
+// The ID must be a UUID (ErrInvalid otherwise); a migrated user's id is dead,
+// so updating one is ErrConflict. Zero timestamps of a new user are set to
+// now.
+func (s *SQLite) UpsertUser(ctx context.Context, in User) (User, error) {
+	now := s.cfg.timestamp()
+	u, err := prepareUpsert(in, now)
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: upsert user %s: %w", in.ID, err)
+	}
+	var stored User
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		// DO UPDATE ... WHERE false returns no row: nothing to change, or a
+		// migrated user.
+		var err error
+		stored, err = scanLiteUser(tx.QueryRowContext(ctx, `INSERT INTO users
+			(id, email, display_name, avatar_url, is_anonymous, created_at, updated_at)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+			ON CONFLICT (id) DO UPDATE SET
+				email = COALESCE(NULLIF(excluded.email, ''), users.email),
+				display_name = COALESCE(NULLIF(excluded.display_name, ''), users.display_name),
+				avatar_url = COALESCE(NULLIF(excluded.avatar_url, ''), users.avatar_url),
+				is_anonymous = users.is_anonymous AND excluded.is_anonymous,
+				updated_at = ?8
+			WHERE users.migrated_to IS NULL AND (
+				(excluded.email <> '' AND excluded.email <> users.email) OR
+				(excluded.display_name <> '' AND excluded.display_name <> users.display_name) OR
+				(excluded.avatar_url <> '' AND excluded.avatar_url <> users.avatar_url) OR
+				(users.is_anonymous AND NOT excluded.is_anonymous))
+			RETURNING `+liteUserCols,
+			u.ID, u.Email, u.DisplayName, u.AvatarURL, u.IsAnonymous,
+			liteTime(u.CreatedAt), liteTime(u.UpdatedAt), liteTime(now)))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		stored, err = scanLiteUser(tx.QueryRowContext(ctx, `SELECT `+liteUserCols+` FROM users WHERE id = ?`, u.ID))
+		if err == nil && stored.MigratedTo != "" {
+			err = fmt.Errorf("%w: user %s migrated to %s", ErrConflict, u.ID, stored.MigratedTo)
+		}
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: upsert user %s: %w", u.ID, liteErr(err))
+	}
+	return stored, nil
+}
+
+// MigrateUser moves everything an anonymous user owns (chat sessions active
+// or not, projects, dossiers) to a permanent user and marks the anonymous
+// user migrated (MigratedTo = permanentUserID), all in one transaction. The
+// permanent user is created as a registered user when absent, and marked
+// registered when it exists as an anonymous one. Moved rows keep their
+// timestamps.
+//
+// An unknown (or malformed) tempUserID is ErrNotFound; a temporary user that
+// is registered or already migrated, or a permanent user that is itself
+// migrated, is ErrConflict; a malformed permanentUserID, or one equal to
+// tempUserID, is ErrInvalid. Of concurrent migrations of the same user
+// exactly one succeeds; the others get ErrConflict.
+func (s *SQLite) MigrateUser(ctx context.Context, tempUserID, permanentUserID string) (MigrationResult, error) {
+	from, to, err := migrationIDs(tempUserID, permanentUserID)
+	if err != nil {
+		return MigrationResult{}, fmt.Errorf("persistence: migrate user %s to %s: %w", tempUserID, permanentUserID, err)
+	}
+	now := liteTime(s.cfg.timestamp())
+	var res MigrationResult
+	// The writer connection serialises this transaction with every other
+	// write, so the checks below hold until it commits.
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		temp, err := scanLiteUser(tx.QueryRowContext(ctx, `SELECT `+liteUserCols+` FROM users WHERE id = ?`, from))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: user %s", ErrNotFound, from)
+		}
+		if err != nil {
+			return err
+		}
+		if err := checkMigratable(from, temp.IsAnonymous, temp.MigratedTo); err != nil {
+			return err
+		}
+		var permMigratedTo string
+		if err := tx.QueryRowContext(ctx, `INSERT INTO users (id, is_anonymous, created_at, updated_at)
+			VALUES (?1, 0, ?2, ?2)
+			ON CONFLICT (id) DO UPDATE SET
+				is_anonymous = 0,
+				updated_at = CASE WHEN users.is_anonymous THEN excluded.updated_at ELSE users.updated_at END
+			RETURNING COALESCE(migrated_to, '')`, to, now).Scan(&permMigratedTo); err != nil {
+			return err
+		}
+		if permMigratedTo != "" {
+			return fmt.Errorf("%w: permanent user %s migrated to %s", ErrConflict, to, permMigratedTo)
+		}
+		for _, move := range []struct {
+			sql string
+			n   *int
+		}{
+			{`UPDATE chat_sessions SET user_id = ? WHERE user_id = ?`, &res.Sessions},
+			{`UPDATE projects SET user_id = ? WHERE user_id = ?`, &res.Projects},
+			{`UPDATE dossiers SET user_id = ? WHERE user_id = ?`, &res.Dossiers},
+		} {
+			r, err := tx.ExecContext(ctx, move.sql, to, from)
+			if err != nil {
+				return err
+			}
+			n, err := r.RowsAffected()
+			if err != nil {
+				return err
+			}
+			*move.n = int(n)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE users SET migrated_to = ?, updated_at = ? WHERE id = ?`, to, now, from)
+		return err
+	})
+	if err != nil {
+		return MigrationResult{}, fmt.Errorf("persistence: migrate user %s to %s: %w", from, to, liteErr(err))
+	}
+	return res, nil
+}
+
 const liteProjectCols = `id, user_id, title, created_at, updated_at`
 
 func scanLiteProject(sc rowScanner) (Project, error) {
@@ -395,30 +518,64 @@ func (s *SQLite) GetSession(ctx context.Context, id string) (Session, error) {
 	return x, nil
 }
 
-// ListSessions returns the active sessions of a user, most recently updated
-// (a new message updates a session) first.
+// liteListSessions selects a user's active sessions, newest first: by the
+// last message's time, or the creation time of a session without messages,
+// then by updated_at and id so that the order is total.
+const liteListSessions = `SELECT ` + liteSessionCols + ` FROM chat_sessions
+	WHERE user_id = ? AND is_active = 1
+	ORDER BY COALESCE(last_message_at, created_at) DESC, updated_at DESC, id DESC`
+
+// ListSessions returns every active session of a user, newest first: by
+// LastMessageAt, or CreatedAt for a session without messages (then by
+// UpdatedAt). Deactivated sessions are left out.
 func (s *SQLite) ListSessions(ctx context.Context, userID string) ([]Session, error) {
-	out := []Session{}
 	cid, ok := canonicalID(userID)
 	if !ok {
-		return out, nil
+		return []Session{}, nil
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+liteSessionCols+` FROM chat_sessions
-		WHERE user_id = ? AND is_active = 1
-		ORDER BY updated_at DESC, created_at DESC, id DESC`, cid)
+	out, err := liteCollect(ctx, s.r, scanLiteSession, liteListSessions, cid)
 	if err != nil {
-		return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, liteErr(err))
+		return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// ListSessionsPage returns one page of ListSessions: at most limit sessions
+// after skipping offset. limit must be at least 1 and offset not negative
+// (ErrInvalid otherwise).
+func (s *SQLite) ListSessionsPage(ctx context.Context, userID string, limit, offset int) ([]Session, error) {
+	if err := checkPage(limit, offset); err != nil {
+		return nil, fmt.Errorf("persistence: list sessions of %s: %w", userID, err)
+	}
+	cid, ok := canonicalID(userID)
+	if !ok {
+		return []Session{}, nil
+	}
+	out, err := liteCollect(ctx, s.r, scanLiteSession, liteListSessions+` LIMIT ? OFFSET ?`, cid, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// liteCollect runs a query on the read pool and scans every row with scan;
+// an empty result is an empty, non-nil slice.
+func liteCollect[T any](ctx context.Context, db *sql.DB, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, liteErr(err)
 	}
 	defer rows.Close()
+	out := []T{}
 	for rows.Next() {
-		x, err := scanLiteSession(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, err)
+			return nil, err
 		}
-		out = append(out, x)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("persistence: list sessions of %s: %w", cid, liteErr(err))
+		return nil, liteErr(err)
 	}
 	return out, nil
 }
@@ -847,6 +1004,41 @@ func (s *SQLite) ListDossiers(ctx context.Context, userID string) ([]Dossier, er
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("persistence: list dossiers of %s: %w", cid, liteErr(err))
+	}
+	return out, nil
+}
+
+// liteSummaryCols computes a DossierSummary from dossiers d joined with
+// projects p (see DossierSummary for the rules).
+const liteSummaryCols = `d.project_id, d.user_id,
+	CASE WHEN json_type(d.snapshot_json, '$.title') = 'text' AND json_extract(d.snapshot_json, '$.title') <> ''
+		THEN json_extract(d.snapshot_json, '$.title') ELSE p.title END,
+	CASE WHEN json_type(d.snapshot_json, '$.characters') = 'array'
+		THEN json_array_length(d.snapshot_json, '$.characters') ELSE 0 END,
+	CASE WHEN json_type(d.snapshot_json, '$.themes') = 'array'
+		THEN json_array_length(d.snapshot_json, '$.themes') ELSE 0 END,
+	d.version, d.created_at, d.updated_at`
+
+func scanLiteSummary(sc rowScanner) (DossierSummary, error) {
+	var d DossierSummary
+	err := sc.Scan(&d.ProjectID, &d.UserID, &d.Title, &d.CharacterCount, &d.ThemeCount, &d.Version,
+		timeCol{t: &d.CreatedAt}, timeCol{t: &d.UpdatedAt})
+	return d, err
+}
+
+// ListDossierSummaries returns a summary of each of a user's dossiers (title,
+// character and theme counts), most recently updated first, in the order of
+// ListDossiers.
+func (s *SQLite) ListDossierSummaries(ctx context.Context, userID string) ([]DossierSummary, error) {
+	cid, ok := canonicalID(userID)
+	if !ok {
+		return []DossierSummary{}, nil
+	}
+	out, err := liteCollect(ctx, s.r, scanLiteSummary, `SELECT `+liteSummaryCols+`
+		FROM dossiers d JOIN projects p ON p.id = d.project_id
+		WHERE d.user_id = ? ORDER BY d.updated_at DESC, d.project_id DESC`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: list dossier summaries of %s: %w", cid, err)
 	}
 	return out, nil
 }

@@ -238,6 +238,45 @@ func prepareUser(u User, now time.Time) (User, error) {
 	return u, nil
 }
 
+// prepareUpsert validates the profile UpsertUser writes. MigratedTo is not
+// part of a profile (only MigrateUser sets it) and is ignored.
+func prepareUpsert(u User, now time.Time) (User, error) {
+	u.MigratedTo = ""
+	return prepareUser(u, now)
+}
+
+// migrationIDs validates the ids MigrateUser is given: the anonymous user is
+// a reference (malformed: ErrNotFound), the permanent one may be a new row
+// (malformed: ErrInvalid), and an id cannot migrate to itself (ErrInvalid).
+func migrationIDs(tempUserID, permanentUserID string) (from, to string, err error) {
+	if from, err = refID("temporary user", tempUserID); err != nil {
+		return "", "", err
+	}
+	if permanentUserID == "" {
+		return "", "", fmt.Errorf("%w: permanent user id is required", ErrInvalid)
+	}
+	to, ok := canonicalID(permanentUserID)
+	if !ok {
+		return "", "", fmt.Errorf("%w: permanent user id %q is not a UUID", ErrInvalid, permanentUserID)
+	}
+	if from == to {
+		return "", "", fmt.Errorf("%w: user %s cannot migrate to itself", ErrInvalid, from)
+	}
+	return from, to, nil
+}
+
+// checkMigratable says whether a stored user may be migrated: it must be
+// anonymous and not migrated already (ErrConflict otherwise).
+func checkMigratable(id string, anonymous bool, migratedTo string) error {
+	if migratedTo != "" {
+		return fmt.Errorf("%w: user %s already migrated to %s", ErrConflict, id, migratedTo)
+	}
+	if !anonymous {
+		return fmt.Errorf("%w: user %s is registered, not anonymous", ErrConflict, id)
+	}
+	return nil
+}
+
 func prepareProject(p Project, now time.Time) (Project, error) {
 	var err error
 	if p.ID, err = ownID(p.ID); err != nil {
