@@ -122,7 +122,7 @@ func (s *Server) handleListDossiers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	all, err := s.cfg.Store.ListDossiers(r.Context(), who.UserID)
+	all, err := s.cfg.Store.ListDossierSummaries(r.Context(), who.UserID)
 	if err != nil {
 		s.storeError(w, r, "list dossiers", err)
 		return
@@ -130,15 +130,8 @@ func (s *Server) handleListDossiers(w http.ResponseWriter, r *http.Request) {
 	out := []dossierSummaryJSON{}
 	for i := offset; i < len(all) && i < offset+limit; i++ {
 		d := all[i]
-		sum := story.Summarize(d.Snapshot)
-		title := sum.Title
-		if title == "" {
-			if p, err := s.cfg.Store.GetProject(r.Context(), d.ProjectID); err == nil {
-				title = p.Title
-			}
-		}
-		out = append(out, dossierSummaryJSON{ProjectID: d.ProjectID, Title: title, CharacterCount: sum.CharacterCount,
-			ThemeCount: sum.ThemeCount, Version: d.Version, UpdatedAt: d.UpdatedAt})
+		out = append(out, dossierSummaryJSON{ProjectID: d.ProjectID, Title: d.Title, CharacterCount: d.CharacterCount,
+			ThemeCount: d.ThemeCount, Version: d.Version, UpdatedAt: d.UpdatedAt})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

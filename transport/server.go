@@ -27,12 +27,12 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Kind() string
 	GetSession(ctx context.Context, id string) (persistence.Session, error)
-	ListSessions(ctx context.Context, userID string) ([]persistence.Session, error)
+	ListSessionsPage(ctx context.Context, userID string, limit, offset int) ([]persistence.Session, error)
 	EnsureUser(ctx context.Context, u persistence.User) (persistence.User, error)
 	GetProject(ctx context.Context, id string) (persistence.Project, error)
 	CreateProject(ctx context.Context, p persistence.Project) (persistence.Project, error)
 	GetDossier(ctx context.Context, projectID string) (persistence.Dossier, error)
-	ListDossiers(ctx context.Context, userID string) ([]persistence.Dossier, error)
+	ListDossierSummaries(ctx context.Context, userID string) ([]persistence.DossierSummary, error)
 	CreateDossier(ctx context.Context, d persistence.Dossier, src persistence.DossierVersion) (persistence.Dossier, error)
 	UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src persistence.DossierVersion) (persistence.Dossier, error)
 	DeleteDossier(ctx context.Context, projectID string) error

@@ -40,14 +40,14 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	all, err := s.cfg.Store.ListSessions(r.Context(), who.UserID)
+	page, err := s.cfg.Store.ListSessionsPage(r.Context(), who.UserID, limit, offset)
 	if err != nil {
 		s.storeError(w, r, "list sessions", err)
 		return
 	}
-	out := []sessionJSON{}
-	for i := offset; i < len(all) && i < offset+limit; i++ {
-		out = append(out, toSessionJSON(all[i]))
+	out := make([]sessionJSON, 0, len(page))
+	for _, sess := range page {
+		out = append(out, toSessionJSON(sess))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
