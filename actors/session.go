@@ -175,6 +175,8 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		a.cancel(ctx, msg)
 	case *deleteSession:
 		a.delete(ctx, msg)
+	case *ownerChanged:
+		a.ownerChanged(msg)
 	case sessionDeactivated:
 		a.pendingIO--
 		a.deactivated(msg)
@@ -319,6 +321,8 @@ func (a *sessionActor) unstash(ctx actor.Context) {
 			a.cancel(ctx, m)
 		case *deleteSession:
 			a.delete(ctx, m)
+		case *ownerChanged:
+			a.ownerChanged(m)
 		}
 	}
 }
@@ -706,6 +710,19 @@ func (a *sessionActor) backlog(msg backlogLoaded) {
 	}
 	if a.deliverAll(msg.sub, append(evs, live...)) {
 		a.subs[msg.sub] = subscription{}
+	}
+}
+
+// ownerChanged follows a migration of the session to another user. While
+// loading it waits: the load may have read the old owner.
+func (a *sessionActor) ownerChanged(msg *ownerChanged) {
+	switch a.phase {
+	case phaseLoading, phaseCreating:
+		a.stash = append(a.stash, msg)
+	case phaseReady:
+		if a.sess.UserID == msg.from {
+			a.sess.UserID = msg.to
+		}
 	}
 }
 

@@ -281,6 +281,16 @@ func (s *Sessions) Delete(ctx context.Context, userID, sessionID string) error {
 	return r
 }
 
+// OwnerChanged tells the live actors of sessionIDs that their sessions
+// moved from one user to another (an anonymous user's sessions migrated to
+// their account). Actors that are not live load the new owner when they
+// next activate. It does not wait.
+func (s *Sessions) OwnerChanged(sessionIDs []string, from, to string) {
+	for _, id := range sessionIDs {
+		s.root.Send(s.manager, routed{sessionID: id, msg: &ownerChanged{from: from, to: to}})
+	}
+}
+
 // Unsubscribe removes sub from the session's subscribers. It does not wait;
 // the actor calls sub.Drop(nil) if it still held the subscriber.
 func (s *Sessions) Unsubscribe(sessionID string, sub Subscriber) {
@@ -393,6 +403,11 @@ type deleteSession struct {
 }
 
 func (c *deleteSession) fail(err error) { c.reply <- err }
+
+// ownerChanged tells a session actor its session has a new owner.
+type ownerChanged struct{ from, to string }
+
+func (o *ownerChanged) fail(error) {}
 
 // unsubscribe asks a session actor to forget a subscriber.
 type unsubscribe struct{ sub Subscriber }
@@ -521,8 +536,9 @@ func (m *manager) route(ctx actor.Context, msg routed) {
 	}
 	c, ok := m.children[msg.sessionID]
 	if !ok {
-		if _, isUnsub := msg.msg.(*unsubscribe); isUnsub {
-			return // nothing to unsubscribe from
+		switch msg.msg.(type) {
+		case *unsubscribe, *ownerChanged:
+			return // nothing live to tell
 		}
 		c = m.spawn(ctx, msg.sessionID)
 	}
