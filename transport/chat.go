@@ -34,7 +34,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	who, ok, aerr := anonymousID(r, req.UserID)
+	who, ok, aerr := s.identify(r, false, req.UserID)
 	if aerr != nil {
 		writeError(w, aerr)
 		return

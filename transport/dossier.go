@@ -101,7 +101,7 @@ func (s *Server) ownDossier(w http.ResponseWriter, r *http.Request, userID strin
 }
 
 func (s *Server) handleGetDossier(w http.ResponseWriter, r *http.Request) {
-	who, aerr := requireIdentity(r, false)
+	who, aerr := s.requireIdentity(r, false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -112,7 +112,7 @@ func (s *Server) handleGetDossier(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListDossiers(w http.ResponseWriter, r *http.Request) {
-	who, aerr := requireIdentity(r, false)
+	who, aerr := s.requireIdentity(r, false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -137,7 +137,7 @@ func (s *Server) handleListDossiers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateDossier(w http.ResponseWriter, r *http.Request) {
-	who, aerr := requireIdentity(r, false)
+	who, aerr := s.requireIdentity(r, false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -197,7 +197,7 @@ func (s *Server) handleCreateDossier(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdateDossier(w http.ResponseWriter, r *http.Request) {
-	who, aerr := requireIdentity(r, false)
+	who, aerr := s.requireIdentity(r, false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -238,7 +238,7 @@ func (s *Server) handleUpdateDossier(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteDossier(w http.ResponseWriter, r *http.Request) {
-	who, aerr := requireIdentity(r, false)
+	who, aerr := s.requireIdentity(r, false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return

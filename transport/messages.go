@@ -46,7 +46,7 @@ const (
 
 // handleMessages lists a session's messages in order.
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
-	who, aerr := requireIdentity(r, false)
+	who, aerr := s.requireIdentity(r, false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return

@@ -10,6 +10,8 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("POST /api/v1/chat", s.handleChat)
 	mux.HandleFunc("GET /api/v1/sessions", s.handleListSessions)
+	mux.HandleFunc("POST /api/v1/sessions/migrate", s.handleMigrate)
+	mux.HandleFunc("POST /api/v1/users", s.handleUpsertUser)
 	mux.HandleFunc("DELETE /api/v1/sessions/{session_id}", s.handleDeleteSession)
 	mux.HandleFunc("GET /api/v1/sessions/{session_id}/messages", s.handleMessages)
 	mux.HandleFunc("GET /api/v1/sessions/{session_id}/stream", s.handleStream)

@@ -19,6 +19,7 @@ type Sessions interface {
 	Subscribe(ctx context.Context, req actors.SubscribeRequest) error
 	Cancel(ctx context.Context, userID, sessionID string) (bool, error)
 	Delete(ctx context.Context, userID, sessionID string) error
+	OwnerChanged(sessionIDs []string, from, to string)
 	Unsubscribe(sessionID string, sub actors.Subscriber)
 }
 
@@ -29,6 +30,9 @@ type Store interface {
 	GetSession(ctx context.Context, id string) (persistence.Session, error)
 	ListSessionsPage(ctx context.Context, userID string, limit, offset int) ([]persistence.Session, error)
 	EnsureUser(ctx context.Context, u persistence.User) (persistence.User, error)
+	GetUser(ctx context.Context, id string) (persistence.User, error)
+	UpsertUser(ctx context.Context, u persistence.User) (persistence.User, error)
+	MigrateUser(ctx context.Context, tempUserID, permanentUserID string) (persistence.MigrationResult, error)
 	GetProject(ctx context.Context, id string) (persistence.Project, error)
 	CreateProject(ctx context.Context, p persistence.Project) (persistence.Project, error)
 	GetDossier(ctx context.Context, projectID string) (persistence.Dossier, error)
@@ -43,7 +47,9 @@ type Store interface {
 type Config struct {
 	Sessions Sessions
 	Store    Store
-	Logger   *slog.Logger
+	// Tokens verifies access tokens; nil refuses them (anonymous ids only).
+	Tokens TokenVerifier
+	Logger *slog.Logger
 	// Provider names the chat model provider, shown by /readyz.
 	Provider string
 	// Dependencies are checked by /readyz besides the store (e.g. Redis).
@@ -81,6 +87,7 @@ type Server struct {
 	handler http.Handler
 	// originPatterns are the CORS origins as coder/websocket host patterns.
 	originPatterns []string
+	users          knownUsers
 	// closing ends long-lived streams when the server shuts down.
 	closing context.Context
 	close   context.CancelFunc

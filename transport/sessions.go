@@ -30,7 +30,7 @@ func toSessionJSON(s persistence.Session) sessionJSON {
 
 // handleListSessions lists the caller's active sessions, newest first.
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
-	who, aerr := requireIdentity(r, false)
+	who, aerr := s.requireIdentity(r, false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -55,7 +55,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 // handleDeleteSession deactivates one of the caller's sessions; its history
 // stays in the store.
 func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
-	who, aerr := requireIdentity(r, false)
+	who, aerr := s.requireIdentity(r, false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return

@@ -10,7 +10,7 @@ import (
 // handleStream follows a session over SSE, resuming after Last-Event-ID or
 // ?after_seq= when given.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	who, aerr := requireIdentity(r, true)
+	who, aerr := s.requireIdentity(r, true)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -64,7 +64,7 @@ type cancelResponse struct {
 
 // handleCancel stops the reply the session is generating.
 func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
-	who, aerr := requireIdentity(r, false)
+	who, aerr := s.requireIdentity(r, false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return

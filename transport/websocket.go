@@ -97,12 +97,12 @@ func (w *wsSub) Drop(err error) {
 // handleWebSocket serves /api/v1/ws.
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	var who *identity
-	if r.URL.Query().Get("user_id") != "" {
-		id, aerr := requireIdentity(r, true)
-		if aerr != nil {
-			writeError(w, aerr)
-			return
-		}
+	id, ok, aerr := s.identify(r, true, "")
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if ok {
 		who = &id
 	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns})
@@ -166,12 +166,17 @@ func (c *wsConn) handle(ctx context.Context, data []byte) {
 		c.enqueueRaw([]byte(`{"type":"pong"}`))
 		return
 	case "auth":
-		c.auth(f)
+		c.auth(ctx, f)
 		return
 	case "chat", "subscribe", "unsubscribe", "cancel":
 	default:
 		c.sendError(f.SessionID, errBadRequest("unknown_type",
 			"unknown frame type "+quote(f.Type)+"; use auth, chat, subscribe, unsubscribe, cancel or ping"))
+		return
+	}
+	if c.expired() {
+		c.sendError(f.SessionID, &apiError{Code: "token_expired", Message: "the access token has expired; reconnect with a fresh one"})
+		c.close(websocket.StatusPolicyViolation, "token expired")
 		return
 	}
 	who := c.identity()
@@ -206,16 +211,19 @@ func (c *wsConn) handle(ctx context.Context, data []byte) {
 	}
 }
 
-func (c *wsConn) auth(f clientFrame) {
-	if f.AccessToken != "" {
-		c.sendError("", &apiError{Status: http.StatusUnauthorized, Code: "access_token_unsupported",
-			Message: "access tokens are not accepted yet; send user_id"})
-		return
-	}
-	req := &http.Request{Header: http.Header{}}
-	id, ok, aerr := anonymousID(req, f.UserID)
-	if aerr == nil && !ok {
-		aerr = errInvalid("invalid_user_id", "auth needs a user_id")
+// auth sets the socket's identity from an auth frame: an access token (a
+// fresh token for the same user extends the socket's life) or an anonymous
+// id. A socket never changes user.
+func (c *wsConn) auth(ctx context.Context, f clientFrame) {
+	var id identity
+	var aerr *apiError
+	switch {
+	case f.AccessToken != "":
+		id, aerr = c.s.verifyToken(ctx, f.AccessToken)
+	case f.UserID != "":
+		id, aerr = c.s.anonymous(ctx, f.UserID)
+	default:
+		aerr = errInvalid("identity_required", "auth needs an access_token or a user_id")
 	}
 	if aerr != nil {
 		c.sendError("", aerr)
@@ -229,6 +237,13 @@ func (c *wsConn) auth(f clientFrame) {
 		return
 	}
 	c.who = &id
+}
+
+// expired reports whether the socket's token has expired.
+func (c *wsConn) expired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.who != nil && c.who.Registered && !c.who.ExpiresAt.IsZero() && time.Now().After(c.who.ExpiresAt)
 }
 
 func (c *wsConn) chat(ctx context.Context, who identity, f clientFrame) {
@@ -435,6 +450,10 @@ func (c *wsConn) pingLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if c.expired() {
+				c.close(websocket.StatusPolicyViolation, "token expired")
+				return
+			}
 			pctx, cancel := context.WithTimeout(ctx, c.s.cfg.PingTimeout)
 			err := c.c.Ping(pctx)
 			cancel()

@@ -37,6 +37,8 @@ type config struct {
 	SupabaseURL       string
 	SupabaseJWTSecret string
 	AuthJWKSURL       string
+	AuthAudience      string
+	AuthIssuer        string
 	CORSOrigins       []string
 
 	IdleTimeout   time.Duration
@@ -72,6 +74,8 @@ var settings = []struct{ name, def, help string }{
 	{"SUPABASE_URL", "", "Supabase project URL (JWKS)"},
 	{"SUPABASE_JWT_SECRET", "", "HS256 secret of legacy Supabase projects"},
 	{"AUTH_JWKS_URL", "", "explicit JWKS URL"},
+	{"AUTH_AUDIENCE", "authenticated", "required aud of access tokens"},
+	{"AUTH_ISSUER", "", "required iss of access tokens (default $SUPABASE_URL/auth/v1)"},
 	{"CORS_ORIGINS", "", "comma-separated allowed origins"},
 	{"STORYD_IDLE_TIMEOUT", "5m", "idle time after which a session actor passivates"},
 	{"STORYD_CONTEXT_TOKENS", "12000", "token budget of the chat context window"},
@@ -125,6 +129,8 @@ func loadConfig(getenv func(string) string, environ []string) (config, error) {
 		SupabaseURL:       p.url("SUPABASE_URL", "http", "https"),
 		SupabaseJWTSecret: get("SUPABASE_JWT_SECRET"),
 		AuthJWKSURL:       p.url("AUTH_JWKS_URL", "http", "https"),
+		AuthAudience:      get("AUTH_AUDIENCE"),
+		AuthIssuer:        get("AUTH_ISSUER"),
 		CORSOrigins:       p.list("CORS_ORIGINS"),
 		IdleTimeout:       p.duration("STORYD_IDLE_TIMEOUT"),
 		ContextTokens:     p.intRange("STORYD_CONTEXT_TOKENS", 256, 1_000_000),
@@ -133,7 +139,34 @@ func loadConfig(getenv func(string) string, environ []string) (config, error) {
 	if p.err != nil {
 		return config{}, p.err
 	}
+	if s := c.SupabaseJWTSecret; s != "" && len(s) < 32 {
+		return config{}, &configError{"SUPABASE_JWT_SECRET: want at least 32 bytes (Supabase's JWT secrets are)"}
+	}
 	return c, nil
+}
+
+// jwksURL is where access tokens' public keys are: AUTH_JWKS_URL, else the
+// Supabase project's JWKS.
+func (c config) jwksURL() string {
+	if c.AuthJWKSURL != "" {
+		return c.AuthJWKSURL
+	}
+	if c.SupabaseURL != "" {
+		return strings.TrimRight(c.SupabaseURL, "/") + "/auth/v1/.well-known/jwks.json"
+	}
+	return ""
+}
+
+// issuer is the required iss of access tokens: AUTH_ISSUER, else the
+// Supabase project's auth URL.
+func (c config) issuer() string {
+	if c.AuthIssuer != "" {
+		return c.AuthIssuer
+	}
+	if c.SupabaseURL != "" {
+		return strings.TrimRight(c.SupabaseURL, "/") + "/auth/v1"
+	}
+	return ""
 }
 
 // parser reads typed settings and keeps the first error.

@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storyd/storyd/actors"
+	"github.com/storyd/storyd/auth"
 	"github.com/storyd/storyd/llm"
 	"github.com/storyd/storyd/persistence"
 	"github.com/storyd/storyd/transport"
@@ -240,6 +241,24 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 		}})
 	}
 
+	var tokens transport.TokenVerifier
+	if cfg.jwksURL() != "" || cfg.SupabaseJWTSecret != "" {
+		v, err := auth.New(ctx, auth.Config{
+			JWKSURL:     cfg.jwksURL(),
+			HS256Secret: cfg.SupabaseJWTSecret,
+			Audience:    cfg.AuthAudience,
+			Issuer:      cfg.issuer(),
+			Logger:      logger,
+		})
+		if err != nil {
+			return &configError{err.Error()}
+		}
+		defer v.Close()
+		tokens = v
+	} else {
+		logger.Info("no SUPABASE_URL, AUTH_JWKS_URL or SUPABASE_JWT_SECRET: access tokens are refused, anonymous ids only")
+	}
+
 	actorLog := slog.New(logger.Handler()).With("component", "actor")
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(levelFloor{actorLog.Handler(), slog.LevelWarn})
@@ -258,6 +277,7 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 	api := transport.NewServer(transport.Config{
 		Sessions:     sessions,
 		Store:        st,
+		Tokens:       tokens,
 		Logger:       logger,
 		Provider:     provider,
 		Dependencies: deps,
