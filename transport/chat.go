@@ -17,11 +17,11 @@ import (
 
 // chatRequest is the body of POST /api/v1/chat.
 type chatRequest struct {
-	Text            *string `json:"text"`
-	SessionID       string  `json:"session_id,omitempty"`
-	ProjectID       string  `json:"project_id,omitempty"`
-	UserID          string  `json:"user_id,omitempty"`
-	ClientMessageID string  `json:"client_message_id,omitempty"`
+	Text            *string `json:"text" minLength:"1" doc:"the message, at most STORYD_MAX_TEXT_BYTES (32 KiB)"`
+	SessionID       string  `json:"session_id,omitempty" format:"uuid" doc:"the session; absent or unknown: created"`
+	ProjectID       string  `json:"project_id,omitempty" format:"uuid" doc:"the project; absent: the session's, or a new one"`
+	UserID          string  `json:"user_id,omitempty" format:"uuid" doc:"the seed's anonymous id field; X-User-ID or a token is preferred"`
+	ClientMessageID string  `json:"client_message_id,omitempty" maxLength:"128" doc:"makes retries idempotent within the session"`
 }
 
 // maxClientMessageID bounds client_message_id, which is stored.

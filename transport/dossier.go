@@ -16,16 +16,16 @@ import (
 
 // dossierJSON is a dossier in the seed's shape plus its version.
 type dossierJSON struct {
-	ProjectID string          `json:"project_id"`
-	UserID    string          `json:"user_id"`
-	Snapshot  json.RawMessage `json:"snapshot_json"`
-	Version   int             `json:"version"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	ProjectID string      `json:"project_id"`
+	UserID    string      `json:"user_id"`
+	Snapshot  rawSnapshot `json:"snapshot_json"`
+	Version   int         `json:"version"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 func toDossierJSON(d persistence.Dossier) dossierJSON {
-	return dossierJSON{ProjectID: d.ProjectID, UserID: d.UserID, Snapshot: d.Snapshot, Version: d.Version,
+	return dossierJSON{ProjectID: d.ProjectID, UserID: d.UserID, Snapshot: rawSnapshot(d.Snapshot), Version: d.Version,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 }
 
@@ -40,12 +40,12 @@ type dossierSummaryJSON struct {
 }
 
 type createDossierRequest struct {
-	ProjectID string          `json:"project_id,omitempty"`
-	Snapshot  json.RawMessage `json:"snapshot_json"`
+	ProjectID string      `json:"project_id,omitempty"`
+	Snapshot  rawSnapshot `json:"snapshot_json"`
 }
 
 type updateDossierRequest struct {
-	Snapshot json.RawMessage `json:"snapshot_json"`
+	Snapshot rawSnapshot `json:"snapshot_json"`
 	// Version, when set, must be the dossier's current version (409
 	// otherwise), so that an edit never overwrites one it has not seen.
 	Version *int `json:"version,omitempty"`
@@ -69,7 +69,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiEr
 }
 
 // parseSnapshot validates a client's snapshot_json.
-func parseSnapshot(raw json.RawMessage) (json.RawMessage, *apiError) {
+func parseSnapshot(raw rawSnapshot) (json.RawMessage, *apiError) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, errInvalid("snapshot_required", "snapshot_json is required")
 	}

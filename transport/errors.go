@@ -4,17 +4,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/storyd/storyd/actors"
 )
 
 // errorBody is the JSON error every endpoint answers with:
 // {"error":{"code":"snake_case","message":"…"}}.
 type errorBody struct {
-	Error errorInfo `json:"error"`
-}
-
-type errorInfo struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Error actors.ErrorInfo `json:"error"`
 }
 
 // apiError is an error with the status and code a client sees.
@@ -48,7 +45,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	writeJSON(w, e.Status, errorBody{Error: errorInfo{Code: e.Code, Message: e.Message}})
+	writeJSON(w, e.Status, errorBody{Error: actors.ErrorInfo{Code: e.Code, Message: e.Message}})
 }
 
 // writeJSON writes v as a JSON response with status.

@@ -88,6 +88,7 @@ type Server struct {
 	// originPatterns are the CORS origins as coder/websocket host patterns.
 	originPatterns []string
 	users          knownUsers
+	spec           openAPI
 	// closing ends long-lived streams when the server shuts down.
 	closing context.Context
 	close   context.CancelFunc

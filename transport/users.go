@@ -162,12 +162,16 @@ func (s *Server) handleMigrate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Sessions.OwnerChanged(moved, temp, perm)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"message":           "Sessions migrated successfully",
-		"temp_user_id":      temp,
-		"permanent_user_id": perm,
-		"sessions":          res.Sessions,
-		"projects":          res.Projects,
-		"dossiers":          res.Dossiers,
-	})
+	writeJSON(w, http.StatusOK, migrateResponse{Message: "Sessions migrated successfully", TempUserID: temp,
+		PermanentUserID: perm, Sessions: res.Sessions, Projects: res.Projects, Dossiers: res.Dossiers})
+}
+
+// migrateResponse answers POST /api/v1/sessions/migrate with what moved.
+type migrateResponse struct {
+	Message         string `json:"message"`
+	TempUserID      string `json:"temp_user_id"`
+	PermanentUserID string `json:"permanent_user_id"`
+	Sessions        int    `json:"sessions"`
+	Projects        int    `json:"projects"`
+	Dossiers        int    `json:"dossiers"`
 }
