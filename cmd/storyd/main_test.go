@@ -213,6 +213,8 @@ func TestInvalidConfigurationIsOneClearLine(t *testing.T) {
 		{"unknown setting", []string{"STORYD_ADR=127.0.0.1:1"}, "STORYD_ADR"},
 		{"bad duration", []string{"STORYD_IDLE_TIMEOUT=soon"}, "STORYD_IDLE_TIMEOUT"},
 		{"bad bool", []string{"STORYD_AUTO_MIGRATE=maybe"}, "STORYD_AUTO_MIGRATE"},
+		{"short JWT secret", []string{"SUPABASE_JWT_SECRET=short"}, "SUPABASE_JWT_SECRET"},
+		{"bad Supabase URL", []string{"SUPABASE_URL=ftp://x"}, "SUPABASE_URL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
