@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/storyd/storyd/auth/authtest"
 	"github.com/storyd/storyd/llm/llmtest"
 	"github.com/storyd/storyd/persistence/pgtest"
 )
@@ -286,5 +289,36 @@ func TestUnreachableRedisStopsStartup(t *testing.T) {
 		[]string{"STORYD_ADDR=127.0.0.1:0", "STORYD_DATA_DIR=" + t.TempDir(), "REDIS_URL=redis://127.0.0.1:1/0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "Redis") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestSupabaseTokens points storyd at a Supabase-like issuer: a token
+// signed by its JWKS is accepted, and the user owns what they create.
+func TestSupabaseTokens(t *testing.T) {
+	iss := authtest.NewIssuer(t)
+	s := start(t, "STORYD_DATA_DIR="+t.TempDir(), "SUPABASE_URL="+iss.URL())
+	user := uuid.NewString()
+	token := iss.Token(t, authtest.Sub(user), authtest.Email("ada@example.com"))
+	req, _ := http.NewRequest("POST", s.url+"/api/v1/chat", strings.NewReader(`{"text":"A film about my grandmother"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"user_id":"`+user+`"`) {
+		t.Fatalf("chat with a token: %d %s", resp.StatusCode, body)
+	}
+	req, _ = http.NewRequest("GET", s.url+"/api/v1/sessions", nil)
+	req.Header.Set("Authorization", "Bearer "+token+"x")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("tampered token: %d", resp.StatusCode)
 	}
 }
