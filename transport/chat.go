@@ -45,7 +45,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	q := newQueue(s.cfg.QueueSize)
 	accepted, err := s.cfg.Sessions.Chat(r.Context(), actors.ChatRequest{
 		UserID:          who.UserID,
-		Anonymous:       who.Anonymous,
+		Anonymous:       who.Anonymous && !who.Registered,
 		SessionID:       req.SessionID,
 		ProjectID:       req.ProjectID,
 		Text:            *req.Text,

@@ -160,7 +160,7 @@ func (s *Server) handleCreateDossier(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if _, err := s.cfg.Store.EnsureUser(ctx, persistence.User{ID: who.UserID, IsAnonymous: who.Anonymous}); err != nil {
+	if _, err := s.cfg.Store.EnsureUser(ctx, persistence.User{ID: who.UserID, IsAnonymous: !who.Registered}); err != nil {
 		s.storeError(w, r, "ensure user", err)
 		return
 	}

@@ -175,7 +175,10 @@ func (k *knownUsers) remember(ctx context.Context, store Store, c auth.Claims) e
 	if ok && email == c.Email {
 		return nil
 	}
-	if _, err := store.UpsertUser(ctx, persistence.User{ID: c.Subject, Email: c.Email, IsAnonymous: c.IsAnonymous}); err != nil {
+	// A token user is recorded as registered even after a Supabase
+	// anonymous sign-in: its id is proven by tokens, so it must never be
+	// accepted as an X-User-ID.
+	if _, err := store.UpsertUser(ctx, persistence.User{ID: c.Subject, Email: c.Email}); err != nil {
 		return err
 	}
 	k.mu.Lock()

@@ -65,7 +65,7 @@ func (s *Server) handleUpsertUser(w http.ResponseWriter, r *http.Request) {
 		email = who.Email
 	}
 	u, err := s.cfg.Store.UpsertUser(r.Context(), persistence.User{ID: who.UserID, Email: email,
-		DisplayName: req.DisplayName, AvatarURL: req.AvatarURL, IsAnonymous: who.Anonymous})
+		DisplayName: req.DisplayName, AvatarURL: req.AvatarURL})
 	if err != nil {
 		s.storeError(w, r, "upsert user", err)
 		return

@@ -262,7 +262,7 @@ func (c *wsConn) chat(ctx context.Context, who identity, f clientFrame) {
 	sub, fresh := c.follow(req.SessionID)
 	_, err := c.s.cfg.Sessions.Chat(ctx, actors.ChatRequest{
 		UserID:          who.UserID,
-		Anonymous:       who.Anonymous,
+		Anonymous:       who.Anonymous && !who.Registered,
 		SessionID:       req.SessionID,
 		ProjectID:       req.ProjectID,
 		Text:            *req.Text,
