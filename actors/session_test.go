@@ -662,3 +662,35 @@ func TestLoadFailureIsRetriedByTheNextCommand(t *testing.T) {
 	}
 	r2.untilDone(t)
 }
+
+func TestRetryOfAFirstMessageFindsItsSession(t *testing.T) {
+	model := newFakeModel()
+	s, store := newTestSessions(t, model, nil)
+	user := uuid.NewString()
+	r1 := newRecorder()
+	acc1, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "hello", ClientMessageID: "first", Subscriber: r1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1.untilDone(t)
+	// The client never saw the answer (no session id) and retries.
+	r2 := newRecorder()
+	acc2, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "hello", ClientMessageID: "first", Subscriber: r2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.untilDone(t)
+	if acc2.SessionID != acc1.SessionID || !acc2.Duplicate {
+		t.Fatalf("retry: %+v, first %+v", acc2, acc1)
+	}
+	if msgs, _ := store.ListMessages(ctx(t), acc1.SessionID, 10, 0); len(msgs) != 2 || len(model.prompts) != 1 {
+		t.Fatalf("%d messages, %d model calls", len(msgs), len(model.prompts))
+	}
+	// Another user's identical client_message_id is another session.
+	r3 := newRecorder()
+	acc3, err := s.Chat(ctx(t), ChatRequest{UserID: uuid.NewString(), Text: "hello", ClientMessageID: "first", Subscriber: r3})
+	if err != nil || acc3.SessionID == acc1.SessionID {
+		t.Fatalf("other user: %+v %v", acc3, err)
+	}
+	r3.untilDone(t)
+}

@@ -204,7 +204,7 @@ func (s *Sessions) Chat(ctx context.Context, req ChatRequest) (ChatAccepted, err
 		return ChatAccepted{}, ErrShuttingDown
 	}
 	if req.SessionID == "" {
-		req.SessionID = newID()
+		req.SessionID = NewSessionID(req.UserID, req.ClientMessageID)
 	}
 	reply := make(chan chatResult, 1)
 	s.root.Send(s.manager, routed{sessionID: req.SessionID, msg: &sendChat{req: req, reply: reply}})
@@ -341,6 +341,21 @@ func (s *Sessions) Live(ctx context.Context) (int, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// sessionNamespace names the UUIDv5 space of derived session ids.
+const sessionNamespace = "6f0b7c52-3c1e-4d55-9a0e-2f6d3e7c9b11"
+
+// NewSessionID returns the id of a new session. When the first message
+// carries a client_message_id the id is derived from it (and the user), so
+// that a retry of a first message that never got its answer lands in the
+// same session and is recognised as a duplicate instead of starting a second
+// conversation.
+func NewSessionID(userID, clientMessageID string) string {
+	if clientMessageID == "" {
+		return newID()
+	}
+	return uuid.NewSHA1(uuid.MustParse(sessionNamespace), []byte(userID+"\x00"+clientMessageID)).String()
 }
 
 func newID() string {

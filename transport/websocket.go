@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/google/uuid"
 
 	"github.com/storyd/storyd/actors"
 )
@@ -253,11 +252,7 @@ func (c *wsConn) chat(ctx context.Context, who identity, f clientFrame) {
 		return
 	}
 	if req.SessionID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			id = uuid.New()
-		}
-		req.SessionID = id.String()
+		req.SessionID = actors.NewSessionID(who.UserID, req.ClientMessageID)
 	}
 	sub, fresh := c.follow(req.SessionID)
 	_, err := c.s.cfg.Sessions.Chat(ctx, actors.ChatRequest{
