@@ -49,7 +49,10 @@ type Config struct {
 	Store    Store
 	// Tokens verifies access tokens; nil refuses them (anonymous ids only).
 	Tokens TokenVerifier
-	Logger *slog.Logger
+	// TokenLeeway is how long past its expiry a token keeps a WebSocket
+	// open; set it to the verifier's leeway.
+	TokenLeeway time.Duration
+	Logger      *slog.Logger
 	// Provider names the chat model provider, shown by /readyz.
 	Provider string
 	// Dependencies are checked by /readyz besides the store (e.g. Redis).

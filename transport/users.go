@@ -130,21 +130,6 @@ func (s *Server) handleMigrate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	// The live session actors of the anonymous user learn their new owner.
-	var moved []string
-	for offset := 0; ; offset += maxLimit {
-		page, err := s.cfg.Store.ListSessionsPage(ctx, temp, maxLimit, offset)
-		if err != nil {
-			s.storeError(w, r, "list sessions to migrate", err)
-			return
-		}
-		for _, sess := range page {
-			moved = append(moved, sess.ID)
-		}
-		if len(page) < maxLimit {
-			break
-		}
-	}
 	res, err := s.cfg.Store.MigrateUser(ctx, temp, perm)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
@@ -160,6 +145,23 @@ func (s *Server) handleMigrate(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.storeError(w, r, "migrate user", err)
 		return
+	}
+	// Live session actors that belonged to the anonymous user learn their
+	// new owner (listed after the move, so none is missed; actors of the
+	// account's own sessions ignore it).
+	var moved []string
+	for offset := 0; ; offset += maxLimit {
+		page, err := s.cfg.Store.ListSessionsPage(ctx, perm, maxLimit, offset)
+		if err != nil {
+			s.cfg.Logger.Error("list migrated sessions", "err", err)
+			break
+		}
+		for _, sess := range page {
+			moved = append(moved, sess.ID)
+		}
+		if len(page) < maxLimit {
+			break
+		}
 	}
 	s.cfg.Sessions.OwnerChanged(moved, temp, perm)
 	writeJSON(w, http.StatusOK, migrateResponse{Message: "Sessions migrated successfully", TempUserID: temp,

@@ -242,7 +242,10 @@ func (c *wsConn) auth(ctx context.Context, f clientFrame) {
 func (c *wsConn) expired() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.who != nil && c.who.Registered && !c.who.ExpiresAt.IsZero() && time.Now().After(c.who.ExpiresAt)
+	// TokenLeeway is the leeway the verifier allows, so a token accepted at
+	// upgrade is not refused at once.
+	return c.who != nil && c.who.Registered && !c.who.ExpiresAt.IsZero() &&
+		time.Now().After(c.who.ExpiresAt.Add(c.s.cfg.TokenLeeway))
 }
 
 func (c *wsConn) chat(ctx context.Context, who identity, f clientFrame) {

@@ -278,6 +278,7 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 		Sessions:     sessions,
 		Store:        st,
 		Tokens:       tokens,
+		TokenLeeway:  auth.DefaultLeeway,
 		Logger:       logger,
 		Provider:     provider,
 		Dependencies: deps,
