@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -107,6 +109,7 @@ func (s *Server) handleGetDossier(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d, ok := s.ownDossier(w, r, who.UserID); ok {
+		w.Header().Set("ETag", etag(d.Version))
 		writeJSON(w, http.StatusOK, toDossierJSON(d))
 	}
 }
@@ -216,13 +219,10 @@ func (s *Server) handleUpdateDossier(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	expected := d.Version
-	if req.Version != nil {
-		if *req.Version < 1 {
-			writeError(w, errInvalid("invalid_version", "version must be the dossier's current version (1 or more)"))
-			return
-		}
-		expected = *req.Version
+	expected, aerr := expectedVersion(r, req.Version, d.Version)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
 	}
 	updated, err := s.cfg.Store.UpdateDossier(r.Context(), d.ProjectID, expected, snap,
 		persistence.DossierVersion{Source: persistence.SourceUser})
@@ -233,8 +233,37 @@ func (s *Server) handleUpdateDossier(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.storeError(w, r, "update dossier", err)
 	default:
+		w.Header().Set("ETag", etag(updated.Version))
 		writeJSON(w, http.StatusOK, toDossierJSON(updated))
 	}
+}
+
+// etag is a dossier version as an entity tag.
+func etag(version int) string { return `"` + strconv.Itoa(version) + `"` }
+
+// expectedVersion is the version an update must find: from If-Match (an
+// entity tag from GET, or a bare number) or the body's version; with
+// neither, the current one (a blind overwrite).
+func expectedVersion(r *http.Request, body *int, current int) (int, *apiError) {
+	bad := errInvalid("invalid_version", "version (or If-Match) must be the dossier's version, 1 or more")
+	v := 0
+	if h := strings.TrimSpace(r.Header.Get("If-Match")); h != "" && h != "*" {
+		n, err := strconv.Atoi(strings.Trim(strings.TrimPrefix(h, "W/"), `"`))
+		if err != nil || n < 1 {
+			return 0, bad
+		}
+		v = n
+	}
+	if body != nil {
+		if *body < 1 || v != 0 && *body != v {
+			return 0, errInvalid("invalid_version", "version must be 1 or more and agree with If-Match")
+		}
+		v = *body
+	}
+	if v == 0 {
+		return current, nil
+	}
+	return v, nil
 }
 
 func (s *Server) handleDeleteDossier(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -52,6 +54,38 @@ func TestDossierCRUD(t *testing.T) {
 	conflict := decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, owner, `{"version":1,"snapshot_json":{}}`, 409)
 	if conflict["error"].(map[string]any)["code"] != "version_conflict" {
 		t.Fatalf("stale update %v", conflict)
+	}
+	// If-Match carries the version too.
+	req, _ := http.NewRequest("PUT", ts.URL+"/api/v1/dossier/"+project, strings.NewReader(`{"snapshot_json":{}}`))
+	req.Header.Set("X-User-ID", owner)
+	req.Header.Set("If-Match", `"1"`)
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 409 {
+		t.Fatalf("stale If-Match: %d", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("PUT", ts.URL+"/api/v1/dossier/"+project, strings.NewReader(`{"snapshot_json":{"themes":["Duty"]}}`))
+	req.Header.Set("X-User-ID", owner)
+	req.Header.Set("If-Match", `"2"`)
+	resp, err = ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("ETag") != `"3"` {
+		t.Fatalf("current If-Match: %d %s", resp.StatusCode, resp.Header.Get("ETag"))
+	}
+	versions, err := ts.store.ListDossierVersions(t.Context(), project)
+	if err != nil || len(versions) != 3 {
+		t.Fatalf("%d versions, %v", len(versions), err)
+	}
+	for _, v := range versions {
+		if v.Source != "user" {
+			t.Fatalf("version %d source %q", v.Version, v.Source)
+		}
 	}
 	decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, owner, `{"snapshot_json":{"villains":[]}}`, 422)
 	decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, owner, `{"version":0,"snapshot_json":{}}`, 422)
