@@ -322,3 +322,98 @@ func TestSupabaseTokens(t *testing.T) {
 		t.Fatalf("tampered token: %d", resp.StatusCode)
 	}
 }
+
+// call makes one JSON request with the given identity headers and returns
+// the status and decoded body.
+func (s *server) call(t *testing.T, method, path string, hdr map[string]string, body string) (int, any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out any
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// TestAPITour walks every seed endpoint, as a client would, against both
+// stores: an anonymous user chats and keeps a dossier, signs up, migrates,
+// and cleans up.
+func TestAPITour(t *testing.T) {
+	stores := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "STORYD_DATA_DIR=" + t.TempDir() },
+		"postgres": func(t *testing.T) string { return "DATABASE_URL=" + pgtest.NewDatabase(t) },
+	}
+	for name, storeEnv := range stores {
+		t.Run(name, func(t *testing.T) {
+			iss := authtest.NewIssuer(t)
+			s := start(t, storeEnv(t), "SUPABASE_URL="+iss.URL())
+			want := func(what string, got, wantStatus int, body any) {
+				t.Helper()
+				if got != wantStatus {
+					t.Fatalf("%s: %d, want %d: %v", what, got, wantStatus, body)
+				}
+			}
+			_, meta := s.chat(t, `{"text":"A film about my grandmother"}`)
+			anon := map[string]string{"X-User-ID": meta["user_id"].(string)}
+			sessionID, projectID := meta["session_id"].(string), meta["project_id"].(string)
+
+			st, body := s.call(t, "GET", "/api/v1/sessions", anon, "")
+			want("list sessions", st, 200, body)
+			if list := body.([]any); len(list) != 1 || list[0].(map[string]any)["title"] != "A film about my grandmother" {
+				t.Fatalf("sessions %v", body)
+			}
+			st, body = s.call(t, "GET", "/api/v1/sessions/"+sessionID+"/messages?limit=10", anon, "")
+			want("messages", st, 200, body)
+			st, body = s.call(t, "POST", "/api/v1/dossier", anon, `{"project_id":"`+projectID+`","snapshot_json":{"title":"Gull Rock","characters":[{"name":"Ada"}],"themes":[],"locations":[],"plot_points":[]}}`)
+			want("create dossier", st, 201, body)
+			st, body = s.call(t, "PUT", "/api/v1/dossier/"+projectID, anon, `{"version":1,"snapshot_json":{"title":"Gull Rock","themes":["Duty"]}}`)
+			want("update dossier", st, 200, body)
+			st, body = s.call(t, "PUT", "/api/v1/dossier/"+projectID, anon, `{"version":1,"snapshot_json":{}}`)
+			want("stale update", st, 409, body)
+			st, body = s.call(t, "GET", "/api/v1/dossier", anon, "")
+			want("list dossiers", st, 200, body)
+			if row := body.([]any)[0].(map[string]any); row["title"] != "Gull Rock" || row["theme_count"] != float64(1) {
+				t.Fatalf("dossier row %v", row)
+			}
+
+			// Sign up, keep the story.
+			account := uuid.NewString()
+			signed := map[string]string{"Authorization": "Bearer " + iss.Token(t, authtest.Sub(account), authtest.Email("ada@example.com"))}
+			st, body = s.call(t, "POST", "/api/v1/users", signed, `{"display_name":"Ada's granddaughter"}`)
+			want("profile", st, 200, body)
+			st, body = s.call(t, "POST", "/api/v1/sessions/migrate", signed,
+				`{"temp_user_id":"`+anon["X-User-ID"]+`","permanent_user_id":"`+account+`"}`)
+			want("migrate", st, 200, body)
+			if m := body.(map[string]any); m["sessions"] != float64(1) || m["dossiers"] != float64(1) {
+				t.Fatalf("migrated %v", m)
+			}
+			st, body = s.call(t, "GET", "/api/v1/sessions", anon, "")
+			want("the dead anonymous id", st, 401, body)
+			st, body = s.call(t, "GET", "/api/v1/dossier/"+projectID, signed, "")
+			want("the account reads the dossier", st, 200, body)
+			st, body = s.call(t, "DELETE", "/api/v1/sessions/"+sessionID, signed, "")
+			want("delete session", st, 200, body)
+			st, body = s.call(t, "GET", "/api/v1/sessions", signed, "")
+			want("list after delete", st, 200, body)
+			if len(body.([]any)) != 0 {
+				t.Fatalf("sessions after delete %v", body)
+			}
+			st, body = s.call(t, "DELETE", "/api/v1/dossier/"+projectID, signed, "")
+			want("delete dossier", st, 200, body)
+		})
+	}
+}
