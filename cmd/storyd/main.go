@@ -72,7 +72,7 @@ func environment(path string) ([]string, error) {
 
 func godotenvRead(path string) (map[string]string, error) { return godotenv.Read(path) }
 
-var errUsage = errors.New("usage: storyd [serve [-addr host:port] [-no-migrate] | migrate | help]")
+var errUsage = errors.New("usage: storyd [serve [-addr host:port] [-no-migrate] | migrate | token [-sub uuid] [-email e] [-ttl 1h] | help]")
 
 // run is storyd's whole life: it reads the configuration, builds each
 // dependency in order, serves until ctx ends, then shuts down.
@@ -90,6 +90,12 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	}
 	switch cmd {
 	case "serve", "migrate":
+	case "token":
+		cfg, err := loadConfig(getenv, environ)
+		if err != nil {
+			return err
+		}
+		return devToken(cfg, args, stdout)
 	case "help":
 		fmt.Fprintln(stdout, errUsage.Error())
 		return nil

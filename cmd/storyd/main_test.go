@@ -417,3 +417,23 @@ func TestAPITour(t *testing.T) {
 		})
 	}
 }
+
+// TestDevToken: a token from `storyd token` signs a user in to a server
+// sharing its SUPABASE_JWT_SECRET.
+func TestDevToken(t *testing.T) {
+	secret := "SUPABASE_JWT_SECRET=local-development-secret-0123456789abcdef"
+	var out bytes.Buffer
+	user := uuid.NewString()
+	if err := run(context.Background(), []string{"token", "-sub", user, "-email", "me@example.com"}, []string{secret}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(out.String())
+	s := start(t, "STORYD_DATA_DIR="+t.TempDir(), secret)
+	st, body := s.call(t, "POST", "/api/v1/users", map[string]string{"Authorization": "Bearer " + token}, `{"display_name":"Me"}`)
+	if st != 200 || body.(map[string]any)["user_id"] != user || body.(map[string]any)["email"] != "me@example.com" {
+		t.Fatalf("profile with a dev token: %d %v", st, body)
+	}
+	if err := run(context.Background(), []string{"token"}, nil, io.Discard, io.Discard); err == nil || !isConfigError(err) {
+		t.Fatalf("token without a secret: %v", err)
+	}
+}
