@@ -107,6 +107,21 @@ func (s *Server) requireIdentity(r *http.Request, query bool) (identity, *apiErr
 	return who, nil
 }
 
+// callerAndSession reads the caller and the {session_id} of the path for
+// the session endpoints; it answers the error itself and reports false when
+// either is missing or bad.
+func (s *Server) callerAndSession(w http.ResponseWriter, r *http.Request, query bool) (identity, string, bool) {
+	who, aerr := s.requireIdentity(r, query)
+	if aerr == nil {
+		var sessionID string
+		if sessionID, aerr = parseUUID("session_id", r.PathValue("session_id")); aerr == nil {
+			return who, sessionID, true
+		}
+	}
+	writeError(w, aerr)
+	return identity{}, "", false
+}
+
 // verifyToken checks an access token and records its user on first sight.
 func (s *Server) verifyToken(ctx context.Context, token string) (identity, *apiError) {
 	if s.cfg.Tokens == nil {

@@ -46,14 +46,8 @@ const (
 
 // handleMessages lists a session's messages in order.
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	sessionID, aerr := parseUUID("session_id", r.PathValue("session_id"))
-	if aerr != nil {
-		writeError(w, aerr)
+	who, sessionID, ok := s.callerAndSession(w, r, false)
+	if !ok {
 		return
 	}
 	limit, offset, aerr := pagination(r)

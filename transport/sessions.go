@@ -55,14 +55,8 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 // handleDeleteSession deactivates one of the caller's sessions; its history
 // stays in the store.
 func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	sessionID, aerr := parseUUID("session_id", r.PathValue("session_id"))
-	if aerr != nil {
-		writeError(w, aerr)
+	who, sessionID, ok := s.callerAndSession(w, r, false)
+	if !ok {
 		return
 	}
 	if err := s.cfg.Sessions.Delete(r.Context(), who.UserID, sessionID); err != nil {

@@ -10,14 +10,8 @@ import (
 // handleStream follows a session over SSE, resuming after Last-Event-ID or
 // ?after_seq= when given.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, true)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	sessionID, aerr := parseUUID("session_id", r.PathValue("session_id"))
-	if aerr != nil {
-		writeError(w, aerr)
+	who, sessionID, ok := s.callerAndSession(w, r, true)
+	if !ok {
 		return
 	}
 	after, aerr := resumePoint(r)
@@ -64,14 +58,8 @@ type cancelResponse struct {
 
 // handleCancel stops the reply the session is generating.
 func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	sessionID, aerr := parseUUID("session_id", r.PathValue("session_id"))
-	if aerr != nil {
-		writeError(w, aerr)
+	who, sessionID, ok := s.callerAndSession(w, r, false)
+	if !ok {
 		return
 	}
 	cancelled, err := s.cfg.Sessions.Cancel(r.Context(), who.UserID, sessionID)
