@@ -5,12 +5,12 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/storyd/storyd/story"
+	"github.com/storyd/storyd/transport/apidocs"
 )
 
 // rawSnapshot is a dossier snapshot as stored (JSON). It is a type of its
@@ -125,29 +125,24 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(s.spec.json)
 }
 
-// docsPage renders the OpenAPI document with a viewer loaded from a CDN
-// (as FastAPI's /docs and /redoc do); the document itself is served
-// locally at /api/v1/openapi.json.
-func docsPage(title, body string) string {
-	return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>` + title + `</title></head>
-<body>` + body + `</body></html>`
-}
-
+// handleDocs serves the API documentation page (transport/apidocs): our
+// own HTML, CSS and JavaScript, embedded in the binary, that render
+// /api/v1/openapi.json with "Try it" forms. Nothing comes from a CDN, and
+// the page runs under a strict Content-Security-Policy. ?mode=reference
+// gives the read-only view of /redoc.
 func (s *Server) handleDocs(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(docsPage("storyd API", strings.TrimSpace(`
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-<div id="swagger-ui"><p>Loading the API reference… The raw document is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>window.ui = SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#swagger-ui"});</script>`))))
+	apidocs.ServePage(w, r, r.URL.Query().Get("mode") == "reference")
 }
 
+// handleRedoc serves the same page in its read-only reference mode.
 func (s *Server) handleRedoc(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(docsPage("storyd API", strings.TrimSpace(`
-<redoc spec-url="/api/v1/openapi.json"></redoc>
-<noscript>The raw document is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</noscript>
-<script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"></script>`))))
+	apidocs.ServePage(w, r, true)
+}
+
+// handleDocsAsset serves the page's script and stylesheet
+// (GET /docs/assets/{name}).
+func (s *Server) handleDocsAsset(w http.ResponseWriter, r *http.Request) {
+	if !apidocs.ServeAsset(w, r, r.PathValue("name")) {
+		writeError(w, errNotFound("not_found", "no such documentation asset: "+r.URL.Path))
+	}
 }

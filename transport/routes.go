@@ -137,6 +137,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI) // where the seed had it
 	mux.HandleFunc("GET /docs", s.handleDocs)
+	mux.HandleFunc("GET /docs/assets/{name}", s.handleDocsAsset)
 	mux.HandleFunc("GET /redoc", s.handleRedoc)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if h, pattern := known.Handler(r); pattern != "" {
