@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -435,5 +437,53 @@ func TestDevToken(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"token"}, nil, io.Discard, io.Discard); err == nil || !isConfigError(err) {
 		t.Fatalf("token without a secret: %v", err)
+	}
+}
+
+// TestMain lets a test run the real main in a child process (see
+// TestExitCodes).
+func TestMain(m *testing.M) {
+	if os.Getenv("STORYD_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestExitCodes runs the binary's main: invalid configuration is one line on
+// stderr and exit code 2.
+func TestExitCodes(t *testing.T) {
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		code int
+	}{
+		{"invalid setting", []string{"STORYD_ADDR=nope"}, []string{"serve"}, 2},
+		{"unknown command", nil, []string{"frobnicate"}, 2},
+		{"help", nil, []string{"help"}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], tc.args...)
+			cmd.Dir = t.TempDir() // no .env here
+			cmd.Env = append([]string{"STORYD_TEST_RUN_MAIN=1", "PATH=" + os.Getenv("PATH")}, tc.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			var exitErr *exec.ExitError
+			if errors.As(err, &exitErr) {
+				code = exitErr.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.code {
+				t.Fatalf("exit code %d, want %d; stderr %q", code, tc.code, stderr.String())
+			}
+			if tc.code != 0 && strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+				t.Fatalf("stderr is not one line: %q", stderr.String())
+			}
+		})
 	}
 }
