@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -281,4 +282,76 @@ func (s *Server) handleDeleteDossier(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"message": "Dossier deleted successfully", "project_id": d.ProjectID})
+}
+
+// versionJSON is one kept version of a dossier.
+type versionJSON struct {
+	ProjectID string      `json:"project_id"`
+	Version   int         `json:"version"`
+	Source    string      `json:"source" enum:"extraction,user"`
+	SeqFrom   int64       `json:"seq_from"`
+	SeqTo     int64       `json:"seq_to"`
+	CreatedAt time.Time   `json:"created_at"`
+	Snapshot  rawSnapshot `json:"snapshot_json,omitempty"`
+}
+
+func toVersionJSON(v persistence.DossierVersion, withSnapshot bool) versionJSON {
+	out := versionJSON{ProjectID: v.ProjectID, Version: v.Version, Source: v.Source, SeqFrom: v.SeqFrom,
+		SeqTo: v.SeqTo, CreatedAt: v.CreatedAt}
+	if withSnapshot {
+		out.Snapshot = rawSnapshot(v.Snapshot)
+	}
+	return out
+}
+
+// handleListVersions lists a dossier's versions, newest first, without
+// their snapshots.
+func (s *Server) handleListVersions(w http.ResponseWriter, r *http.Request) {
+	who, aerr := s.requireIdentity(r, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	d, ok := s.ownDossier(w, r, who.UserID)
+	if !ok {
+		return
+	}
+	vs, err := s.cfg.Store.ListDossierVersions(r.Context(), d.ProjectID)
+	if err != nil {
+		s.storeError(w, r, "list dossier versions", err)
+		return
+	}
+	out := make([]versionJSON, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, toVersionJSON(v, false))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version > out[j].Version })
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleGetVersion returns one version with its snapshot.
+func (s *Server) handleGetVersion(w http.ResponseWriter, r *http.Request) {
+	who, aerr := s.requireIdentity(r, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	d, ok := s.ownDossier(w, r, who.UserID)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(r.PathValue("version"))
+	if err != nil || n < 1 {
+		writeError(w, errInvalid("invalid_version", "version must be an integer of 1 or more"))
+		return
+	}
+	v, err := s.cfg.Store.GetDossierVersion(r.Context(), d.ProjectID, n)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		writeError(w, errNotFound("version_not_found", fmt.Sprintf("the dossier has no version %d", n)))
+	case err != nil:
+		s.storeError(w, r, "get dossier version", err)
+	default:
+		writeJSON(w, http.StatusOK, toVersionJSON(v, true))
+	}
 }

@@ -87,6 +87,19 @@ func TestDossierCRUD(t *testing.T) {
 			t.Fatalf("version %d source %q", v.Version, v.Source)
 		}
 	}
+	vresp := ts.do(t, "GET", "/api/v1/dossier/"+project+"/versions", owner, "")
+	var vlist []map[string]any
+	_ = json.NewDecoder(vresp.Body).Decode(&vlist)
+	if vresp.StatusCode != 200 || len(vlist) != 3 || vlist[0]["version"] != float64(3) || vlist[0]["source"] != "user" {
+		t.Fatalf("versions: %d %v", vresp.StatusCode, vlist)
+	}
+	v1 := decodeMap(t, ts, "GET", "/api/v1/dossier/"+project+"/versions/1", owner, "", 200)
+	if v1["snapshot_json"].(map[string]any)["title"] != "Gull Rock" {
+		t.Fatalf("version 1 %v", v1)
+	}
+	decodeMap(t, ts, "GET", "/api/v1/dossier/"+project+"/versions/9", owner, "", 404)
+	decodeMap(t, ts, "GET", "/api/v1/dossier/"+project+"/versions/1", stranger, "", 404)
+	decodeMap(t, ts, "GET", "/api/v1/dossier/"+project+"/versions/x", owner, "", 422)
 	decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, owner, `{"snapshot_json":{"villains":[]}}`, 422)
 	decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, owner, `{"version":0,"snapshot_json":{}}`, 422)
 	decodeMap(t, ts, "PUT", "/api/v1/dossier/"+project, stranger, `{"snapshot_json":{}}`, 404)

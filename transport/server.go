@@ -40,6 +40,8 @@ type Store interface {
 	CreateDossier(ctx context.Context, d persistence.Dossier, src persistence.DossierVersion) (persistence.Dossier, error)
 	UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src persistence.DossierVersion) (persistence.Dossier, error)
 	DeleteDossier(ctx context.Context, projectID string) error
+	ListDossierVersions(ctx context.Context, projectID string) ([]persistence.DossierVersion, error)
+	GetDossierVersion(ctx context.Context, projectID string, version int) (persistence.DossierVersion, error)
 	ListMessages(ctx context.Context, sessionID string, limit, offset int) ([]persistence.Message, error)
 }
 
