@@ -13,6 +13,9 @@ var (
 	ErrInvalid = errors.New("actors: invalid input")
 	// ErrUnavailable: the store could not be reached; the request may be retried.
 	ErrUnavailable = errors.New("actors: store unavailable")
+	// ErrTooManyPending: the session already holds as many chats waiting for
+	// their reply as it takes.
+	ErrTooManyPending = errors.New("actors: too many chats waiting in this session")
 	// ErrShuttingDown: the server is stopping and takes no new work.
 	ErrShuttingDown = errors.New("actors: shutting down")
 	// ErrSlowSubscriber: a subscriber's queue was full and it was dropped.

@@ -91,6 +91,9 @@ const (
 // seqBlock is how many event seqs a session actor reserves at a time.
 const seqBlock = 1024
 
+// maxPendingChats bounds the chats a session holds waiting for their reply.
+const maxPendingChats = 32
+
 // turn is one user message and its reply.
 type turn struct {
 	user persistence.Message
@@ -118,6 +121,10 @@ type historyEntry struct {
 
 type subscription struct {
 	turnID string // non-empty: only this turn's events, removed after its done
+	// pending: registered, waiting for its catch-up from the store; it gets
+	// no live events until then (they are in the ring), and an unsubscribe
+	// meanwhile removes it for good.
+	pending bool
 }
 
 // sessionActor owns one chat session. See the package doc for its rules.
@@ -179,7 +186,7 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		a.ownerChanged(msg)
 	case sessionDeactivated:
 		a.pendingIO--
-		a.deactivated(msg)
+		a.deactivated(ctx, msg)
 	case backlogLoaded:
 		a.pendingIO--
 		a.backlog(msg)
@@ -352,6 +359,10 @@ func (a *sessionActor) chat(ctx actor.Context, cmd *sendChat) {
 		cmd.fail(ErrProjectMismatch)
 		return
 	}
+	if len(a.incoming)+len(a.queue) >= maxPendingChats {
+		cmd.fail(ErrTooManyPending)
+		return
+	}
 	a.incoming = append(a.incoming, cmd)
 	a.storeNext(ctx)
 }
@@ -373,8 +384,13 @@ func (a *sessionActor) create(ctx actor.Context, cmd *sendChat) {
 }
 
 func createSession(ctx context.Context, store Store, id string, req ChatRequest) (persistence.Session, error) {
-	if _, err := store.EnsureUser(ctx, persistence.User{ID: req.UserID, IsAnonymous: req.Anonymous}); err != nil {
+	u, err := store.EnsureUser(ctx, persistence.User{ID: req.UserID, IsAnonymous: req.Anonymous})
+	if err != nil {
 		return persistence.Session{}, fmt.Errorf("ensure user: %w", err)
+	}
+	if u.MigratedTo != "" || req.Anonymous && !u.IsAnonymous {
+		// A dead anonymous id, or an anonymous client naming an account.
+		return persistence.Session{}, ErrNotFound
 	}
 	title := persistence.DeriveTitle(req.Text)
 	projectID := req.ProjectID
@@ -643,6 +659,7 @@ func (a *sessionActor) subscribe(ctx actor.Context, cmd *subscribe) {
 		return
 	case a.phase == phaseAbsent:
 		cmd.fail(ErrNotFound)
+		a.fade(ctx)
 		return
 	}
 	req := cmd.req
@@ -673,6 +690,7 @@ func (a *sessionActor) subscribe(ctx actor.Context, cmd *subscribe) {
 		return
 	}
 	// Older than memory: read what the store has after it.
+	a.subs[sub] = subscription{pending: true}
 	store, id, limit := a.s.cfg.Store, a.id, a.s.cfg.ReplayEvents
 	a.goIO(ctx, func(c context.Context) any {
 		msgs, err := store.MessagesAfter(c, id, after, limit)
@@ -683,6 +701,9 @@ func (a *sessionActor) subscribe(ctx actor.Context, cmd *subscribe) {
 // backlog catches a subscriber up from the store, then from memory; where
 // neither holds every missed event it sends EventReset instead.
 func (a *sessionActor) backlog(msg backlogLoaded) {
+	if s, ok := a.subs[msg.sub]; !ok || !s.pending {
+		return // unsubscribed (or dropped) while the store was read
+	}
 	if msg.err != nil {
 		a.s.cfg.Logger.Error("load backlog", "session_id", a.id, "err", msg.err)
 	}
@@ -700,16 +721,27 @@ func (a *sessionActor) backlog(msg backlogLoaded) {
 	}
 	live, ok := a.ring.since(upTo)
 	if !whole || !ok {
-		evs = []Event{{Type: EventReset, SessionID: a.id, Seq: a.nextSeq - 1}}
+		reset := Event{Type: EventReset, SessionID: a.id, Seq: a.nextSeq - 1}
+		live = nil
 		if a.cur != nil {
-			// Still show the reply in flight from its start.
+			// Still show the reply in flight from its start; the reset's seq
+			// comes before it, so seqs keep increasing.
+			reset.Seq = a.cur.user.Seq
 			live, _ = a.ring.since(a.cur.user.Seq)
-		} else {
-			live = nil
 		}
+		evs = []Event{reset}
 	}
 	if a.deliverAll(msg.sub, append(evs, live...)) {
 		a.subs[msg.sub] = subscription{}
+	}
+}
+
+// fade offers passivation at once when the actor holds no session (a
+// command named an id that does not exist), so that guessing ids does not
+// keep actors alive.
+func (a *sessionActor) fade(ctx actor.Context) {
+	if a.phase == phaseAbsent && a.idle() {
+		ctx.Send(ctx.Parent(), passivationRequest{sessionID: a.id})
 	}
 }
 
@@ -722,6 +754,13 @@ func (a *sessionActor) ownerChanged(msg *ownerChanged) {
 	case phaseReady:
 		if a.sess.UserID == msg.from {
 			a.sess.UserID = msg.to
+			// Followers subscribed as the old (now dead) id: they must
+			// subscribe again as the new owner.
+			for sub, s := range a.subs {
+				if s.turnID == "" {
+					a.drop(sub, ErrSessionClosed)
+				}
+			}
 		}
 	}
 }
@@ -733,6 +772,7 @@ func (a *sessionActor) delete(ctx actor.Context, cmd *deleteSession) {
 		return
 	case a.phase == phaseAbsent || cmd.userID != a.sess.UserID || !a.sess.IsActive:
 		cmd.fail(ErrNotFound)
+		a.fade(ctx)
 		return
 	}
 	store, id := a.s.cfg.Store, a.id
@@ -741,7 +781,7 @@ func (a *sessionActor) delete(ctx actor.Context, cmd *deleteSession) {
 	})
 }
 
-func (a *sessionActor) deactivated(msg sessionDeactivated) {
+func (a *sessionActor) deactivated(ctx actor.Context, msg sessionDeactivated) {
 	if msg.err != nil {
 		msg.cmd.fail(storeError(msg.err))
 		return
@@ -751,6 +791,14 @@ func (a *sessionActor) deactivated(msg sessionDeactivated) {
 		a.cur.cancelled = true
 		a.cur.cancel()
 	}
+	for _, c := range a.incoming {
+		c.fail(ErrNotFound)
+	}
+	a.incoming = nil
+	for _, t := range a.queue {
+		a.abandonAs(ctx, t, &ErrorInfo{Code: "session_deleted", Message: "the session was deleted"})
+	}
+	a.queue = nil
 	for sub, s := range a.subs {
 		if s.turnID == "" {
 			a.drop(sub, ErrSessionClosed)
@@ -766,6 +814,7 @@ func (a *sessionActor) cancel(ctx actor.Context, cmd *cancelReply) {
 		return
 	case a.phase == phaseAbsent || cmd.userID != a.sess.UserID || !a.sess.IsActive:
 		cmd.fail(ErrNotFound)
+		a.fade(ctx)
 		return
 	}
 	t := a.cur
@@ -835,8 +884,12 @@ func (a *sessionActor) startNext(ctx actor.Context) {
 // abandon ends a queued turn that will not be answered because the server
 // is stopping: its subscribers get an error and done.
 func (a *sessionActor) abandon(ctx actor.Context, t *turn) {
-	a.publish(Event{Type: EventError, SessionID: a.id, Seq: a.takeSeq(ctx), TurnID: t.user.ID,
-		Err: &ErrorInfo{Code: "server_shutdown", Message: "the server is restarting; send the message again"}})
+	a.abandonAs(ctx, t, &ErrorInfo{Code: "server_shutdown", Message: "the server is restarting; send the message again"})
+}
+
+// abandonAs ends a queued turn with an error and done.
+func (a *sessionActor) abandonAs(ctx actor.Context, t *turn, why *ErrorInfo) {
+	a.publish(Event{Type: EventError, SessionID: a.id, Seq: a.takeSeq(ctx), TurnID: t.user.ID, Err: why})
 	a.publish(Event{Type: EventDone, SessionID: a.id, Seq: a.takeSeq(ctx), TurnID: t.user.ID})
 }
 
@@ -944,7 +997,7 @@ func (a *sessionActor) metadata(messageID, status string) *Metadata {
 func (a *sessionActor) publish(ev Event) {
 	a.ring.add(ev)
 	for sub, s := range a.subs {
-		if s.turnID != "" && (s.turnID != ev.TurnID || ev.Type == EventMessage) {
+		if s.pending || s.turnID != "" && (s.turnID != ev.TurnID || ev.Type == EventMessage) {
 			continue
 		}
 		if !sub.Deliver(ev) {

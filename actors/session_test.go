@@ -694,3 +694,41 @@ func TestRetryOfAFirstMessageFindsItsSession(t *testing.T) {
 	}
 	r3.untilDone(t)
 }
+
+func TestUnsubscribeDuringCatchUpFromTheStore(t *testing.T) {
+	s, _ := newTestSessions(t, newFakeModel(), func(c *Config) { c.IdleTimeout = 20 * time.Millisecond })
+	user := uuid.NewString()
+	rec := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "hi", Subscriber: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.untilDone(t)
+	eventually(t, "passivation", func() bool { n, _ := s.Live(ctx(t)); return n == 0 })
+	// after_seq 0 is older than memory: the catch-up is read from the store,
+	// and the unsubscribe races it.
+	follower := newRecorder()
+	if err := s.Subscribe(ctx(t), SubscribeRequest{UserID: user, SessionID: acc.SessionID, AfterSeq: int64p(0), Subscriber: follower}); err != nil {
+		t.Fatal(err)
+	}
+	s.Unsubscribe(acc.SessionID, follower)
+	eventually(t, "passivation after the follower left", func() bool { n, _ := s.Live(ctx(t)); return n == 0 })
+}
+
+func TestPendingChatsAreBounded(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	s, _ := newTestSessions(t, newFakeModel(reply{tokens: []string{"a", "b"}, gate: gate}), nil)
+	user := uuid.NewString()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for i := 0; i < maxPendingChats+2 && last == nil; i++ {
+		_, last = s.Chat(ctx(t), ChatRequest{UserID: user, SessionID: acc.SessionID, Text: "more"})
+	}
+	if !errors.Is(last, ErrTooManyPending) {
+		t.Fatalf("err = %v, want ErrTooManyPending", last)
+	}
+}

@@ -281,14 +281,13 @@ func (s *Sessions) Delete(ctx context.Context, userID, sessionID string) error {
 	return r
 }
 
-// OwnerChanged tells the live actors of sessionIDs that their sessions
-// moved from one user to another (an anonymous user's sessions migrated to
-// their account). Actors that are not live load the new owner when they
-// next activate. It does not wait.
-func (s *Sessions) OwnerChanged(sessionIDs []string, from, to string) {
-	for _, id := range sessionIDs {
-		s.root.Send(s.manager, routed{sessionID: id, msg: &ownerChanged{from: from, to: to}})
-	}
+// OwnerChanged tells every live session actor owned by from that its
+// session now belongs to to (an anonymous user's sessions migrated to an
+// account); their followers are dropped and must subscribe again. Actors
+// that are not live load the new owner when they next activate. It does
+// not wait.
+func (s *Sessions) OwnerChanged(from, to string) {
+	s.root.Send(s.manager, &ownerChanged{from: from, to: to})
 }
 
 // Unsubscribe removes sub from the session's subscribers. It does not wait;
@@ -502,10 +501,13 @@ func (m *manager) Receive(ctx actor.Context) {
 		delete(m.byPID, msg.Who.Id)
 		c := m.children[id]
 		delete(m.children, id)
-		// An unsubscribe for a stopped actor has nothing left to do.
+		// An unsubscribe or owner change for a stopped actor has nothing
+		// left to do (the next activation reads the owner from the store).
 		held := c.held[:0]
 		for _, h := range c.held {
-			if _, ok := h.(*unsubscribe); !ok {
+			switch h.(type) {
+			case *unsubscribe, *ownerChanged:
+			default:
 				held = append(held, h)
 			}
 		}
@@ -533,6 +535,14 @@ func (m *manager) Receive(ctx actor.Context) {
 		}
 	case countSessions:
 		msg.reply <- len(m.children)
+	case *ownerChanged:
+		for _, c := range m.children {
+			if c.stopping {
+				c.held = append(c.held, msg)
+			} else {
+				ctx.Send(c.pid, msg)
+			}
+		}
 	case sweep:
 		for _, c := range m.children {
 			if !c.stopping {

@@ -29,6 +29,7 @@ type store interface {
 
 	EnsureUser(ctx context.Context, u persistence.User) (persistence.User, error)
 	UpsertUser(ctx context.Context, u persistence.User) (persistence.User, error)
+	ClaimUser(ctx context.Context, id, email string) (persistence.User, error)
 	GetUser(ctx context.Context, id string) (persistence.User, error)
 	MigrateUser(ctx context.Context, tempUserID, permanentUserID string) (persistence.MigrationResult, error)
 	CreateProject(ctx context.Context, p persistence.Project) (persistence.Project, error)
@@ -90,6 +91,7 @@ func runContract(t *testing.T, open opener) {
 		{"Dossier", testDossier},
 		{"DossierConcurrentUpdates", testDossierConcurrentUpdates},
 		{"UpsertUser", testUpsertUser},
+		{"ClaimUser", testClaimUser},
 		{"MigrateUser", testMigrateUser},
 		{"MigrateUserErrors", testMigrateUserErrors},
 		{"MigrateUserAtomic", testMigrateUserAtomic},
@@ -1024,4 +1026,36 @@ func testDossierConcurrentUpdates(t *testing.T, open opener) {
 	if err != nil || len(versions) != 2 {
 		t.Fatalf("versions = %+v, %v; want 2", versions, err)
 	}
+}
+
+func testClaimUser(t *testing.T, open opener) {
+	ctx := t.Context()
+	s := newFixture(t, open).s
+	fresh := "01a21402-aa2c-7e11-8450-d6830e250901"
+	u, err := s.ClaimUser(ctx, fresh, "a@example.com")
+	if err != nil || u.IsAnonymous || u.Email != "a@example.com" {
+		t.Fatalf("claim of a new id: %+v %v", u, err)
+	}
+	// A profile edit wins over the token's email.
+	if _, err := s.UpsertUser(ctx, persistence.User{ID: fresh, Email: "b@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.ClaimUser(ctx, fresh, "a@example.com"); u.Email != "b@example.com" {
+		t.Fatalf("claim overwrote the profile email: %+v", u)
+	}
+	// An id an anonymous client squatted, then migrated away, is taken back
+	// by the holder of its token.
+	squatted, account := "01a21402-aa2c-7e11-8450-d6830e250902", "01a21402-aa2c-7e11-8450-d6830e250903"
+	if _, err := s.EnsureUser(ctx, persistence.User{ID: squatted, IsAnonymous: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MigrateUser(ctx, squatted, account); err != nil {
+		t.Fatal(err)
+	}
+	u, err = s.ClaimUser(ctx, squatted, "")
+	if err != nil || u.IsAnonymous || u.MigratedTo != "" {
+		t.Fatalf("claim of a migrated id: %+v %v", u, err)
+	}
+	_, err = s.ClaimUser(ctx, "nope", "")
+	wantErr(t, "ClaimUser of a malformed id", err, persistence.ErrInvalid)
 }

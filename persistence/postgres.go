@@ -279,6 +279,34 @@ func (s *Postgres) UpsertUser(ctx context.Context, in User) (User, error) {
 	return stored, nil
 }
 
+// ClaimUser records the holder of a verified access token for user id: the
+// row is created as a registered user, or becomes one. A token proves the
+// id, so a row that an anonymous client created under it (or migrated away)
+// is taken over: it is marked registered and its migrated_to is cleared.
+// email is stored only where the row has none (a profile edit wins).
+func (s *Postgres) ClaimUser(ctx context.Context, id, email string) (User, error) {
+	cid, ok := canonicalID(id)
+	if !ok {
+		return User{}, fmt.Errorf("persistence: claim user %q: %w", id, ErrInvalid)
+	}
+	now := s.cfg.timestamp()
+	q := `INSERT INTO users
+		(id, email, display_name, avatar_url, is_anonymous, created_at, updated_at)
+		VALUES ($1, $2, '', '', false, $3, $3)
+		ON CONFLICT (id) DO UPDATE SET
+			is_anonymous = false,
+			migrated_to = NULL,
+			email = CASE WHEN users.email = '' THEN EXCLUDED.email ELSE users.email END,
+			updated_at = CASE WHEN users.is_anonymous OR users.migrated_to IS NOT NULL OR (users.email = '' AND EXCLUDED.email <> '')
+				THEN EXCLUDED.updated_at ELSE users.updated_at END
+		RETURNING ` + pgUserCols
+	u, err := scanPGUser(s.pool.QueryRow(ctx, q, cid, email, now))
+	if err != nil {
+		return User{}, fmt.Errorf("persistence: claim user %s: %w", cid, pgErr(err))
+	}
+	return u, nil
+}
+
 // MigrateUser moves everything an anonymous user owns (chat sessions active
 // or not, projects, dossiers) to a permanent user and marks the anonymous
 // user migrated (MigratedTo = permanentUserID), all in one transaction. The

@@ -169,6 +169,9 @@ func (s *Server) sessionError(err error) *apiError {
 	switch {
 	case errors.Is(err, actors.ErrNotFound):
 		return errNotFound("session_not_found", "no such session")
+	case errors.Is(err, actors.ErrTooManyPending):
+		return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_pending", RetryAfter: 5,
+			Message: "this session already has many messages waiting for their reply; wait for them"}
 	case errors.Is(err, actors.ErrInvalid):
 		return errInvalid("invalid_input", "the input cannot be stored (it holds characters storyd does not accept)")
 	case errors.Is(err, actors.ErrInvalidAfterSeq):

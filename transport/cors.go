@@ -41,12 +41,12 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		}
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Set("Access-Control-Allow-Credentials", "true")
-		h.Set("Access-Control-Expose-Headers", "X-User-ID, Retry-After")
+		h.Set("Access-Control-Expose-Headers", "X-User-ID, Retry-After, ETag")
 		if preflight {
 			h.Add("Vary", "Access-Control-Request-Method")
 			h.Add("Vary", "Access-Control-Request-Headers")
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-User-ID, Last-Event-ID")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-User-ID, Last-Event-ID, If-Match")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return

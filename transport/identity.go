@@ -139,10 +139,6 @@ func (s *Server) verifyToken(ctx context.Context, token string) (identity, *apiE
 			Message: "the access token is not valid: " + auth.Reason(err)}
 	}
 	if err := s.users.remember(ctx, s.cfg.Store, claims); err != nil {
-		if errors.Is(err, persistence.ErrConflict) {
-			return identity{}, &apiError{Status: http.StatusUnauthorized, Code: "identity_refused",
-				Message: "this account id was retired"}
-		}
 		s.cfg.Logger.Error("record user", "err", err)
 		return identity{}, errUnavailable("store_unavailable", "storage is unavailable; retry shortly")
 	}
@@ -192,8 +188,9 @@ func (k *knownUsers) remember(ctx context.Context, store Store, c auth.Claims) e
 	}
 	// A token user is recorded as registered even after a Supabase
 	// anonymous sign-in: its id is proven by tokens, so it must never be
-	// accepted as an X-User-ID.
-	if _, err := store.UpsertUser(ctx, persistence.User{ID: c.Subject, Email: c.Email}); err != nil {
+	// accepted as an X-User-ID; and a token always wins over an anonymous
+	// client that squatted (or migrated away) the same id.
+	if _, err := store.ClaimUser(ctx, c.Subject, c.Email); err != nil {
 		return err
 	}
 	k.mu.Lock()

@@ -103,6 +103,10 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, op string, e
 	if r.Context().Err() != nil {
 		return
 	}
+	if errors.Is(err, persistence.ErrInvalid) {
+		writeError(w, errInvalid("invalid_input", "the input cannot be stored (it holds characters storyd does not accept, such as NUL)"))
+		return
+	}
 	s.cfg.Logger.Error(op, "err", err)
 	writeError(w, errUnavailable("store_unavailable", "storage is unavailable; retry shortly"))
 }

@@ -19,7 +19,7 @@ type Sessions interface {
 	Subscribe(ctx context.Context, req actors.SubscribeRequest) error
 	Cancel(ctx context.Context, userID, sessionID string) (bool, error)
 	Delete(ctx context.Context, userID, sessionID string) error
-	OwnerChanged(sessionIDs []string, from, to string)
+	OwnerChanged(from, to string)
 	Unsubscribe(sessionID string, sub actors.Subscriber)
 }
 
@@ -32,6 +32,7 @@ type Store interface {
 	EnsureUser(ctx context.Context, u persistence.User) (persistence.User, error)
 	GetUser(ctx context.Context, id string) (persistence.User, error)
 	UpsertUser(ctx context.Context, u persistence.User) (persistence.User, error)
+	ClaimUser(ctx context.Context, id, email string) (persistence.User, error)
 	MigrateUser(ctx context.Context, tempUserID, permanentUserID string) (persistence.MigrationResult, error)
 	GetProject(ctx context.Context, id string) (persistence.Project, error)
 	CreateProject(ctx context.Context, p persistence.Project) (persistence.Project, error)

@@ -147,23 +147,8 @@ func (s *Server) handleMigrate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Live session actors that belonged to the anonymous user learn their
-	// new owner (listed after the move, so none is missed; actors of the
-	// account's own sessions ignore it).
-	var moved []string
-	for offset := 0; ; offset += maxLimit {
-		page, err := s.cfg.Store.ListSessionsPage(ctx, perm, maxLimit, offset)
-		if err != nil {
-			s.cfg.Logger.Error("list migrated sessions", "err", err)
-			break
-		}
-		for _, sess := range page {
-			moved = append(moved, sess.ID)
-		}
-		if len(page) < maxLimit {
-			break
-		}
-	}
-	s.cfg.Sessions.OwnerChanged(moved, temp, perm)
+	// new owner.
+	s.cfg.Sessions.OwnerChanged(temp, perm)
 	writeJSON(w, http.StatusOK, migrateResponse{Message: "Sessions migrated successfully", TempUserID: temp,
 		PermanentUserID: perm, Sessions: res.Sessions, Projects: res.Projects, Dossiers: res.Dossiers})
 }

@@ -31,6 +31,7 @@ type clientFrame struct {
 // the writer, off the actor's goroutine) or a ready-made control frame.
 type outFrame struct {
 	evs []actors.Event
+	sub *wsSub // the events' subscription: skipped if it ended meanwhile
 	raw []byte
 }
 
@@ -38,6 +39,9 @@ type outFrame struct {
 type closeRequest struct {
 	status websocket.StatusCode
 	reason string
+	// flush writes the frames already queued first (e.g. the error that
+	// explains the close); otherwise the close goes out at once.
+	flush bool
 }
 
 // wsConn is one client socket. The handler goroutine reads frames; the
@@ -64,20 +68,15 @@ type wsSub struct {
 	active    atomic.Bool
 }
 
-// Deliver implements actors.Subscriber.
+// Deliver implements actors.Subscriber. An ended subscription refuses, so
+// the actor lets go of it.
 func (w *wsSub) Deliver(ev actors.Event) bool {
-	if !w.active.Load() {
-		return true
-	}
-	return w.conn.enqueue(outFrame{evs: []actors.Event{ev}})
+	return w.active.Load() && w.conn.enqueue(outFrame{evs: []actors.Event{ev}, sub: w})
 }
 
 // DeliverBatch implements actors.Subscriber.
 func (w *wsSub) DeliverBatch(evs []actors.Event) bool {
-	if !w.active.Load() {
-		return true
-	}
-	return w.conn.enqueue(outFrame{evs: evs})
+	return w.active.Load() && w.conn.enqueue(outFrame{evs: evs, sub: w})
 }
 
 // Drop implements actors.Subscriber.
@@ -175,10 +174,19 @@ func (c *wsConn) handle(ctx context.Context, data []byte) {
 	}
 	if c.expired() {
 		c.sendError(f.SessionID, &apiError{Code: "token_expired", Message: "the access token has expired; reconnect with a fresh one"})
-		c.close(websocket.StatusPolicyViolation, "token expired")
+		c.closeAfterFlush(websocket.StatusPolicyViolation, "token expired")
 		return
 	}
 	who := c.identity()
+	if who != nil && !who.Registered {
+		// An anonymous id can be retired while the socket is open (it was
+		// migrated to an account): check it again.
+		if _, aerr := c.s.anonymous(ctx, who.UserID); aerr != nil {
+			c.sendError(f.SessionID, aerr)
+			c.closeAfterFlush(websocket.StatusPolicyViolation, "identity refused")
+			return
+		}
+	}
 	if who == nil {
 		c.sendError(f.SessionID, &apiError{Status: http.StatusUnauthorized, Code: "identity_required",
 			Message: "send {\"type\":\"auth\",\"user_id\":\"…\"} first, or connect with ?user_id="})
@@ -373,6 +381,14 @@ func (c *wsConn) close(status websocket.StatusCode, reason string) {
 	}
 }
 
+// closeAfterFlush is close after the frames already queued are written.
+func (c *wsConn) closeAfterFlush(status websocket.StatusCode, reason string) {
+	select {
+	case c.closing <- closeRequest{status: status, reason: reason, flush: true}:
+	default:
+	}
+}
+
 // writeLoop writes queued frames, each under its own deadline, until the
 // socket closes. A close request is served before any further frame; on
 // server shutdown the frames already queued are written first.
@@ -380,13 +396,13 @@ func (c *wsConn) writeLoop(ctx context.Context) {
 	for {
 		select {
 		case req := <-c.closing:
-			c.closeWith(req)
+			c.closeWith(ctx, req)
 			return
 		default:
 		}
 		select {
 		case req := <-c.closing:
-			c.closeWith(req)
+			c.closeWith(ctx, req)
 			return
 		case f := <-c.out:
 			if !c.write(ctx, f) {
@@ -404,7 +420,7 @@ func (c *wsConn) writeLoop(ctx context.Context) {
 					break drain
 				}
 			}
-			c.closeWith(closeRequest{status: websocket.StatusGoingAway, reason: "server shutting down"})
+			c.closeWith(ctx, closeRequest{status: websocket.StatusGoingAway, reason: "server shutting down"})
 			return
 		case <-ctx.Done():
 			return
@@ -415,6 +431,9 @@ func (c *wsConn) writeLoop(ctx context.Context) {
 func (c *wsConn) write(ctx context.Context, f outFrame) bool {
 	if f.raw != nil {
 		return c.writeFrame(ctx, f.raw)
+	}
+	if f.sub != nil && !f.sub.active.Load() {
+		return true // replaced or removed: its catch-up or successor resends
 	}
 	for _, ev := range f.evs {
 		if !c.writeFrame(ctx, encodeEvent(ev)) {
@@ -431,7 +450,18 @@ func (c *wsConn) writeFrame(ctx context.Context, b []byte) bool {
 	return c.c.Write(wctx, websocket.MessageText, b) == nil
 }
 
-func (c *wsConn) closeWith(req closeRequest) {
+func (c *wsConn) closeWith(ctx context.Context, req closeRequest) {
+	for req.flush {
+		select {
+		case f := <-c.out:
+			if !c.write(ctx, f) {
+				req.flush = false
+			}
+			continue
+		default:
+		}
+		break
+	}
 	if req.status == websocket.StatusPolicyViolation {
 		c.s.cfg.Logger.Info("websocket closed", "status", req.status, "reason", req.reason)
 	}
