@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,7 +182,8 @@ func (s *Server) sessionError(err error) *apiError {
 			Message: "the session belongs to another project"}
 	case errors.Is(err, actors.ErrShuttingDown):
 		return errUnavailable("shutting_down", "the server is restarting; retry shortly")
-	case errors.Is(err, actors.ErrUnavailable), errors.Is(err, actors.ErrSessionClosed):
+	case errors.Is(err, actors.ErrUnavailable), errors.Is(err, actors.ErrSessionClosed),
+		errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable("store_unavailable", "storage is unavailable; retry shortly")
 	default:
 		s.cfg.Logger.Error("chat", "err", err)

@@ -471,6 +471,7 @@ func (c *wsConn) closeWith(ctx context.Context, req closeRequest) {
 // pingLoop pings the peer every PingInterval and closes a socket whose pong
 // does not come within PingTimeout.
 func (c *wsConn) pingLoop(ctx context.Context) {
+	opened := time.Now()
 	t := time.NewTicker(c.s.cfg.PingInterval)
 	defer t.Stop()
 	for {
@@ -480,6 +481,12 @@ func (c *wsConn) pingLoop(ctx context.Context) {
 		case <-t.C:
 			if c.expired() {
 				c.close(websocket.StatusPolicyViolation, "token expired")
+				return
+			}
+			if c.identity() == nil && time.Since(opened) > c.s.cfg.PingInterval {
+				// A socket that never said who it is holds resources for
+				// nothing.
+				c.close(websocket.StatusPolicyViolation, "identity required")
 				return
 			}
 			pctx, cancel := context.WithTimeout(ctx, c.s.cfg.PingTimeout)
