@@ -40,12 +40,22 @@ type Response struct {
 	EndAfter int
 	// Hold, when non-nil, blocks before token chunk number HoldAt (0 = before
 	// the first token; len(Tokens) = before the finish chunk) until it is
-	// closed, the client goes away, or the test ends.
+	// closed, the client goes away, or the test ends. A non-streaming answer
+	// is held before it is written, whatever HoldAt says.
 	Hold   chan struct{}
 	HoldAt int
 	// Delay is waited before each token and finish chunk (with a timer that
-	// stops when the client goes away).
+	// stops when the client goes away); once before a non-streaming answer.
 	Delay time.Duration
+	// FinishReason replaces "stop" as the finish reason, e.g. "length" for
+	// a truncated answer or "content_filter".
+	FinishReason string
+	// Refusal, when set, answers a non-streaming request with a refusal:
+	// message.refusal holds it and message.content is null.
+	Refusal string
+	// PromptTokens and CompletionTokens, when non-zero, are reported in a
+	// non-streaming answer's usage instead of the server's estimate.
+	PromptTokens, CompletionTokens int
 }
 
 // Message is one chat message as received on the wire. Content holds the
@@ -246,14 +256,28 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		tokens = DefaultTokens()
 	}
 	if !wr.Stream {
-		s.complete(w, resp, id, wr, tokens)
+		s.complete(w, r, resp, id, wr, tokens)
 		return
 	}
 	s.stream(w, r, resp, id, wr.Model, tokens)
 }
 
-// complete answers a non-streaming request with a chat.completion object.
-func (s *Server) complete(w http.ResponseWriter, resp Response, id string, wr wireRequest, tokens []string) {
+// complete answers a non-streaming request with a chat.completion object,
+// after Hold (whatever HoldAt says) and one Delay.
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, resp Response, id string, wr wireRequest, tokens []string) {
+	if resp.Hold != nil {
+		select {
+		case <-resp.Hold:
+		case <-r.Context().Done():
+			s.markGone()
+			return
+		case <-s.closing:
+			return
+		}
+	}
+	if resp.Delay > 0 && !s.wait(r.Context(), resp.Delay) {
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if resp.Body != "" {
 		_, _ = io.WriteString(w, resp.Body)
@@ -263,16 +287,28 @@ func (s *Server) complete(w http.ResponseWriter, resp Response, id string, wr wi
 	for _, m := range wr.Messages {
 		prompt += 4 + (len(m.Content)+3)/4
 	}
+	completionTokens := len(tokens)
+	if resp.PromptTokens != 0 {
+		prompt = resp.PromptTokens
+	}
+	if resp.CompletionTokens != 0 {
+		completionTokens = resp.CompletionTokens
+	}
 	content := strings.Join(tokens, "")
+	msg := completionMessage{Role: "assistant", Content: &content}
+	if resp.Refusal != "" {
+		refusal := resp.Refusal
+		msg = completionMessage{Role: "assistant", Refusal: &refusal}
+	}
 	out := completion{
 		ID: id, Object: "chat.completion", Created: time.Now().Unix(),
 		Model: wr.Model, SystemFingerprint: "fp_fake",
 		Choices: []completionChoice{{
 			Index:        0,
-			Message:      completionMessage{Role: "assistant", Content: content},
-			FinishReason: "stop",
+			Message:      msg,
+			FinishReason: finishReason(resp),
 		}},
-		Usage: usage{PromptTokens: prompt, CompletionTokens: len(tokens), TotalTokens: prompt + len(tokens)},
+		Usage: usage{PromptTokens: prompt, CompletionTokens: completionTokens, TotalTokens: prompt + completionTokens},
 	}
 	_ = json.NewEncoder(w).Encode(out)
 }
@@ -345,11 +381,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, resp Response, i
 			return
 		}
 	}
-	stop := "stop"
+	stop := finishReason(resp)
 	if !send(chunkJSON(delta{}, &stop)) {
 		return
 	}
 	send("[DONE]")
+}
+
+// finishReason is the scripted finish reason, "stop" by default.
+func finishReason(resp Response) string {
+	if resp.FinishReason != "" {
+		return resp.FinishReason
+	}
+	return "stop"
 }
 
 // wait waits d; it reports false (and records a lost client when that is
@@ -437,7 +481,7 @@ type chunk struct {
 
 type completionMessage struct {
 	Role    string  `json:"role"`
-	Content string  `json:"content"`
+	Content *string `json:"content"`
 	Refusal *string `json:"refusal"`
 }
 

@@ -146,6 +146,28 @@ func TestGoOpenAIClient(t *testing.T) {
 		}
 	})
 
+	t.Run("non-streaming finish reason, refusal and usage", func(t *testing.T) {
+		s.Enqueue(
+			llmtest.Response{Tokens: []string{`{"ti`}, FinishReason: "length", PromptTokens: 7, CompletionTokens: 3},
+			llmtest.Response{Refusal: "I can't help with that."},
+		)
+		resp, err := client.CreateChatCompletion(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := resp.Choices[0]; c.FinishReason != openai.FinishReasonLength || c.Message.Content != `{"ti` ||
+			resp.Usage.PromptTokens != 7 || resp.Usage.CompletionTokens != 3 || resp.Usage.TotalTokens != 10 {
+			t.Errorf("truncated response %+v", resp)
+		}
+		resp, err = client.CreateChatCompletion(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := resp.Choices[0].Message; m.Refusal != "I can't help with that." || m.Content != "" {
+			t.Errorf("refusal %+v", m)
+		}
+	})
+
 	t.Run("streaming default reply", func(t *testing.T) {
 		stream, err := client.CreateChatCompletionStream(t.Context(), req)
 		if err != nil {
