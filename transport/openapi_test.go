@@ -3,6 +3,7 @@ package transport
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -78,5 +79,19 @@ func TestWrongMethodOnEveryPathIsJSON405(t *testing.T) {
 		if resp.StatusCode != 405 || body.Error.Code != "method_not_allowed" || resp.Header.Get("Allow") == "" {
 			t.Errorf("PATCH %s: %d %v", path, resp.StatusCode, body)
 		}
+	}
+}
+
+func TestRootLeadsToTheDocs(t *testing.T) {
+	ts := newTestServer(t)
+	client := *ts.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/docs" {
+		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }

@@ -145,6 +145,10 @@ func (s *Server) routes() http.Handler {
 		known.HandleFunc(path, methodNotAllowed(strings.Join(methods, ", ")))
 	}
 	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI) // where the seed had it
+	// Until the built-in web client is served here, the root leads to the docs.
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/docs", http.StatusFound)
+	})
 	mux.HandleFunc("GET /docs", s.handleDocs)
 	mux.HandleFunc("GET /docs/assets/{name}", s.handleDocsAsset)
 	mux.HandleFunc("GET /redoc", s.handleRedoc)
