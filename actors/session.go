@@ -174,16 +174,6 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		a.loaded(ctx, msg)
 	case sessionCreated:
 		a.created(ctx, msg)
-	case *sendChat:
-		a.chat(ctx, msg)
-	case *subscribe:
-		a.subscribe(ctx, msg)
-	case *cancelReply:
-		a.cancel(ctx, msg)
-	case *deleteSession:
-		a.delete(ctx, msg)
-	case *ownerChanged:
-		a.ownerChanged(msg)
 	case sessionDeactivated:
 		a.pendingIO--
 		a.deactivated(ctx, msg)
@@ -237,6 +227,8 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		return
 	case *actor.Stopped:
 		return
+	default:
+		a.command(ctx, msg)
 	}
 	if a.draining {
 		a.stopIfDrained(ctx)
@@ -319,19 +311,28 @@ func (a *sessionActor) unstash(ctx actor.Context) {
 			a.stash = append(a.stash, stash[i:]...)
 			return
 		}
-		switch m := m.(type) {
-		case *sendChat:
-			a.chat(ctx, m)
-		case *subscribe:
-			a.subscribe(ctx, m)
-		case *cancelReply:
-			a.cancel(ctx, m)
-		case *deleteSession:
-			a.delete(ctx, m)
-		case *ownerChanged:
-			a.ownerChanged(m)
-		}
+		a.command(ctx, m)
 	}
+}
+
+// command handles a command from outside the actor (possibly stashed
+// earlier); it reports whether m was one.
+func (a *sessionActor) command(ctx actor.Context, m any) bool {
+	switch m := m.(type) {
+	case *sendChat:
+		a.chat(ctx, m)
+	case *subscribe:
+		a.subscribe(ctx, m)
+	case *cancelReply:
+		a.cancel(ctx, m)
+	case *deleteSession:
+		a.delete(ctx, m)
+	case *ownerChanged:
+		a.ownerChanged(m)
+	default:
+		return false
+	}
+	return true
 }
 
 func (a *sessionActor) failStash(err error) {

@@ -104,9 +104,8 @@ func (s *Server) ownDossier(w http.ResponseWriter, r *http.Request, userID strin
 }
 
 func (s *Server) handleGetDossier(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
+	who, ok := s.caller(w, r)
+	if !ok {
 		return
 	}
 	if d, ok := s.ownDossier(w, r, who.UserID); ok {
@@ -116,9 +115,8 @@ func (s *Server) handleGetDossier(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListDossiers(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
+	who, ok := s.caller(w, r)
+	if !ok {
 		return
 	}
 	limit, offset, aerr := pagination(r)
@@ -141,9 +139,8 @@ func (s *Server) handleListDossiers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateDossier(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
+	who, ok := s.caller(w, r)
+	if !ok {
 		return
 	}
 	var req createDossierRequest
@@ -154,9 +151,11 @@ func (s *Server) handleCreateDossier(w http.ResponseWriter, r *http.Request) {
 	projectID := req.ProjectID
 	if projectID == "" {
 		projectID = uuid.NewString()
-	} else if projectID, aerr = parseUUID("project_id", projectID); aerr != nil {
+	} else if id, aerr := parseUUID("project_id", projectID); aerr != nil {
 		writeError(w, aerr)
 		return
+	} else {
+		projectID = id
 	}
 	snap, aerr := parseSnapshot(req.Snapshot)
 	if aerr != nil {
@@ -201,9 +200,8 @@ func (s *Server) handleCreateDossier(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdateDossier(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
+	who, ok := s.caller(w, r)
+	if !ok {
 		return
 	}
 	d, ok := s.ownDossier(w, r, who.UserID)
@@ -268,9 +266,8 @@ func expectedVersion(r *http.Request, body *int, current int) (int, *apiError) {
 }
 
 func (s *Server) handleDeleteDossier(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
+	who, ok := s.caller(w, r)
+	if !ok {
 		return
 	}
 	d, ok := s.ownDossier(w, r, who.UserID)
@@ -307,9 +304,8 @@ func toVersionJSON(v persistence.DossierVersion, withSnapshot bool) versionJSON 
 // handleListVersions lists a dossier's versions, newest first, without
 // their snapshots.
 func (s *Server) handleListVersions(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
+	who, ok := s.caller(w, r)
+	if !ok {
 		return
 	}
 	d, ok := s.ownDossier(w, r, who.UserID)
@@ -331,9 +327,8 @@ func (s *Server) handleListVersions(w http.ResponseWriter, r *http.Request) {
 
 // handleGetVersion returns one version with its snapshot.
 func (s *Server) handleGetVersion(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
+	who, ok := s.caller(w, r)
+	if !ok {
 		return
 	}
 	d, ok := s.ownDossier(w, r, who.UserID)

@@ -107,6 +107,28 @@ func (s *Server) requireIdentity(r *http.Request, query bool) (identity, *apiErr
 	return who, nil
 }
 
+// caller is requireIdentity for handlers: it answers the error itself and
+// reports false when there is no acceptable identity.
+func (s *Server) caller(w http.ResponseWriter, r *http.Request) (identity, bool) {
+	who, aerr := s.requireIdentity(r, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return identity{}, false
+	}
+	return who, true
+}
+
+// signedIn is caller for endpoints that need an access token; why tells
+// an anonymous caller what it needs one for.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, why string) (identity, bool) {
+	who, ok := s.caller(w, r)
+	if ok && !who.Registered {
+		writeError(w, &apiError{Status: http.StatusUnauthorized, Code: "sign_in_required", Message: why})
+		return identity{}, false
+	}
+	return who, ok
+}
+
 // callerAndSession reads the caller and the {session_id} of the path for
 // the session endpoints; it answers the error itself and reports false when
 // either is missing or bad.

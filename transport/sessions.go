@@ -30,9 +30,8 @@ func toSessionJSON(s persistence.Session) sessionJSON {
 
 // handleListSessions lists the caller's active sessions, newest first.
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
+	who, ok := s.caller(w, r)
+	if !ok {
 		return
 	}
 	limit, offset, aerr := pagination(r)

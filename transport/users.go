@@ -31,14 +31,8 @@ type userJSON struct {
 
 // handleUpsertUser creates or updates the signed-in caller's profile.
 func (s *Server) handleUpsertUser(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	if !who.Registered {
-		writeError(w, &apiError{Status: http.StatusUnauthorized, Code: "sign_in_required",
-			Message: "profiles belong to signed-in users: send Authorization: Bearer <access token>"})
+	who, ok := s.signedIn(w, r, "profiles belong to signed-in users: send Authorization: Bearer <access token>")
+	if !ok {
 		return
 	}
 	var req userRequest
@@ -95,14 +89,8 @@ type migrateRequest struct {
 // to the signed-in caller, in one transaction; the anonymous id is dead
 // afterwards. Knowing an anonymous id is what owning it means.
 func (s *Server) handleMigrate(w http.ResponseWriter, r *http.Request) {
-	who, aerr := s.requireIdentity(r, false)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	if !who.Registered {
-		writeError(w, &apiError{Status: http.StatusUnauthorized, Code: "sign_in_required",
-			Message: "migrating needs the account's access token: send Authorization: Bearer <token>"})
+	who, ok := s.signedIn(w, r, "migrating needs the account's access token: send Authorization: Bearer <token>")
+	if !ok {
 		return
 	}
 	var req migrateRequest
