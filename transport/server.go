@@ -3,10 +3,12 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/storyd/storyd/actors"
@@ -95,6 +97,8 @@ type Server struct {
 	originPatterns []string
 	users          knownUsers
 	spec           openAPI
+	// sockets counts the WebSocket handlers running, for Wait.
+	sockets tracker
 	// closing ends long-lived streams when the server shuts down.
 	closing context.Context
 	close   context.CancelFunc
@@ -146,10 +150,54 @@ func originHosts(origins []string) []string {
 	return hosts
 }
 
+// tracker counts running handlers and refuses new ones once closed, so that
+// Wait never races an Add.
+type tracker struct {
+	mu     sync.Mutex
+	wg     sync.WaitGroup
+	closed bool
+}
+
+func (t *tracker) add() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	return true
+}
+
+func (t *tracker) close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Close tells long-lived streams that the server is going away: follow
 // streams end and WebSockets close with 1001 going away, after writing what
-// they hold. Chat streams end when their reply is done.
-func (s *Server) Close() { s.close() }
+// they hold. Chat streams end when their reply is done. It does not wait;
+// Wait does.
+func (s *Server) Close() {
+	s.sockets.close()
+	s.close()
+}
+
+// Wait blocks until every WebSocket handler has returned (http.Server's
+// Shutdown does not wait for hijacked connections) or ctx ends.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.sockets.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("transport: wait for websockets: %w", ctx.Err())
+	}
+}

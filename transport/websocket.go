@@ -103,6 +103,11 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		who = &id
 	}
+	if !s.sockets.add() {
+		writeError(w, errUnavailable("shutting_down", "the server is restarting; reconnect shortly"))
+		return
+	}
+	defer s.sockets.wg.Done()
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns})
 	if err != nil {
 		return // Accept answered the request

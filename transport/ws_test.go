@@ -1033,6 +1033,11 @@ func TestWSGracefulShutdown(t *testing.T) {
 	if code, _ := closeStatus(err); code != websocket.StatusGoingAway {
 		t.Fatalf("socket ended with %v (status %d) after %v, want 1001", err, code, tail)
 	}
+	wctx, wcancel := context.WithTimeout(context.Background(), wsWait)
+	defer wcancel()
+	if err := env.api.Wait(wctx); err != nil {
+		t.Fatalf("websocket handlers still running after the close: %v", err)
+	}
 	t.Logf("before 1001 the socket got %v", tail)
 	for _, ev := range tail {
 		if ev.Type == "text" {

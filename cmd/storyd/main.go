@@ -324,6 +324,9 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 		logger.Warn("sessions shutdown", "err", serr)
 	}
 	api.Close()
+	if werr := api.Wait(sctx); werr != nil {
+		logger.Warn("websocket shutdown", "err", werr)
+	}
 	if herr := <-httpDone; herr != nil {
 		logger.Warn("http shutdown", "err", herr)
 		_ = srv.Close()
