@@ -16,6 +16,11 @@ var (
 	// ErrTooManyPending: the session already holds as many chats waiting for
 	// their reply as it takes.
 	ErrTooManyPending = errors.New("actors: too many chats waiting in this session")
+	// ErrDossierExists: the project already has a dossier.
+	ErrDossierExists = errors.New("actors: the project already has a dossier")
+	// ErrVersionConflict: an edit named a dossier version that is no longer
+	// the current one.
+	ErrVersionConflict = errors.New("actors: the dossier changed since that version")
 	// ErrShuttingDown: the server is stopping and takes no new work.
 	ErrShuttingDown = errors.New("actors: shutting down")
 	// ErrSlowSubscriber: a subscriber's queue was full and it was dropped.

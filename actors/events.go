@@ -13,6 +13,7 @@ const (
 	EventDone     EventType = "done"
 	EventError    EventType = "error"
 	EventReset    EventType = "reset"
+	EventDossier  EventType = "dossier"
 )
 
 // Event is one event of a session, numbered by Seq. Seqs increase strictly
@@ -30,6 +31,9 @@ type Event struct {
 	Err      *ErrorInfo    // for EventError
 	Ack      *ChatAccepted // for EventAck, sent to the chat's sender only
 	Message  *UserMessage  // for EventMessage
+	// Dossier is set for EventDossier, which has no seq: it is not part of
+	// the session's stream, and a client that missed one reads the dossier.
+	Dossier *DossierUpdate
 }
 
 // UserMessage is the payload of a message event: a user message was stored.

@@ -156,6 +156,9 @@ type sessionActor struct {
 	// lastActive is when the actor last got a message other than an
 	// idleCheck; an actor idle for Config.IdleTimeout offers to passivate.
 	lastActive time.Time
+	// dossierUpdated: the project's dossier got a new version since the
+	// last metadata event.
+	dossierUpdated bool
 }
 
 func newSessionActor(s *Sessions, id string) *sessionActor {
@@ -329,10 +332,28 @@ func (a *sessionActor) command(ctx actor.Context, m any) bool {
 		a.delete(ctx, m)
 	case *ownerChanged:
 		a.ownerChanged(m)
+	case *dossierChanged:
+		a.dossierChanged(m)
 	default:
 		return false
 	}
 	return true
+}
+
+// dossierChanged tells the session's followers that the project's dossier
+// has a new version, and makes the next reply's metadata say so.
+func (a *sessionActor) dossierChanged(m *dossierChanged) {
+	if a.phase != phaseReady || m.update.ProjectID != a.sess.ProjectID {
+		return
+	}
+	a.dossierUpdated = true
+	u := m.update
+	ev := Event{Type: EventDossier, SessionID: a.id, Dossier: &u}
+	for sub, s := range a.subs {
+		if s.turnID == "" && !s.pending && !sub.Deliver(ev) {
+			a.drop(sub, ErrSlowSubscriber)
+		}
+	}
 }
 
 func (a *sessionActor) failStash(err error) {
@@ -974,8 +995,15 @@ func (a *sessionActor) replyStored(ctx actor.Context, msg replyStored) {
 		if t.text.Len() > 0 {
 			a.remember(t.assistantID, persistence.RoleAssistant, t.text.String())
 		}
-		a.publish(Event{Type: EventMetadata, SessionID: a.id, Seq: t.metaSeq, TurnID: t.user.ID,
-			Metadata: a.metadata(t.assistantID, t.status)})
+		meta := a.metadata(t.assistantID, t.status)
+		meta.DossierUpdated, a.dossierUpdated = a.dossierUpdated, false
+		a.publish(Event{Type: EventMetadata, SessionID: a.id, Seq: t.metaSeq, TurnID: t.user.ID, Metadata: meta})
+		if a.s.cfg.Extractor != nil && t.text.Len() > 0 {
+			a.s.root.Send(a.s.manager, routed{sessionID: dossierKeyPrefix + a.sess.ProjectID, msg: &turnCompleted{
+				sessionID: a.id, userID: a.sess.UserID, user: t.user.Content, assistant: t.text.String(),
+				seqFrom: t.user.Seq, seqTo: t.doneSeq,
+			}})
+		}
 	}
 	a.publish(Event{Type: EventDone, SessionID: a.id, Seq: t.doneSeq, TurnID: t.user.ID})
 	a.cur = nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,8 @@ type Store interface {
 	RecentMessages(ctx context.Context, sessionID string, limit int) ([]persistence.Message, error)
 	GetReply(ctx context.Context, sessionID, turnID string) (persistence.Message, error)
 	MessagesAfter(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]persistence.Message, error)
+	GetDossier(ctx context.Context, projectID string) (persistence.Dossier, error)
+	SaveDossier(ctx context.Context, d persistence.Dossier, expectedVersion int, src persistence.DossierVersion) (persistence.Dossier, error)
 	ReserveSeqs(ctx context.Context, sessionID string, n int64) (from, to int64, err error)
 	DeactivateSession(ctx context.Context, id string) error
 }
@@ -59,6 +62,18 @@ type Config struct {
 	ReplayEvents int
 	// StoreTimeout bounds each store call; default 10s.
 	StoreTimeout time.Duration
+	// Extractor reads story facts for the dossier; nil: no extraction.
+	Extractor Extractor
+	// ExtractTokens, ExtractTurns and ExtractIdle decide when a project's
+	// finished turns are extracted: when the batch holds this many tokens
+	// (default 1200) or turns (default 4), or after this long without a new
+	// turn (default 20s); see docs/dossier.md.
+	ExtractTokens int
+	ExtractTurns  int
+	ExtractIdle   time.Duration
+	// After runs f after d and returns a function that cancels it; default
+	// time.AfterFunc. Tests pass a fake clock.
+	After func(d time.Duration, f func()) (stop func())
 	// CommandTimeout bounds how long Chat, Subscribe and Cancel wait for the
 	// session actor (which may load and create the session first); default
 	// four store calls plus 5s. Past it they answer ErrUnavailable.
@@ -87,6 +102,21 @@ func (c *Config) setDefaults() {
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 10 * time.Second
 	}
+	if c.ExtractTokens <= 0 {
+		c.ExtractTokens = 1200
+	}
+	if c.ExtractTurns <= 0 {
+		c.ExtractTurns = 4
+	}
+	if c.ExtractIdle <= 0 {
+		c.ExtractIdle = 20 * time.Second
+	}
+	if c.After == nil {
+		c.After = func(d time.Duration, f func()) func() {
+			t := time.AfterFunc(d, f)
+			return func() { t.Stop() }
+		}
+	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 4*c.StoreTimeout + 5*time.Second
 	}
@@ -108,6 +138,51 @@ type Sessions struct {
 	closing  atomic.Bool
 	drained  chan struct{} // closed by the manager once draining left no session actor
 	stopOnce sync.Once
+
+	// Extraction counters, for Stats.
+	extractions, extractionFailures, extractionPromptTokens atomic.Int64
+}
+
+// ExtractionStats counts the extractions run since start.
+type ExtractionStats struct {
+	Calls, Failures, PromptTokens int64
+}
+
+// Stats returns the extraction counters.
+func (s *Sessions) Stats() ExtractionStats {
+	return ExtractionStats{Calls: s.extractions.Load(), Failures: s.extractionFailures.Load(),
+		PromptTokens: s.extractionPromptTokens.Load()}
+}
+
+// EditDossier applies a person's edit to a project's dossier through its
+// dossier actor, the dossier's single writer. It returns the new version,
+// or ErrNotFound (not the caller's), ErrDossierExists, ErrVersionConflict.
+func (s *Sessions) EditDossier(ctx context.Context, e DossierEdit) (persistence.Dossier, error) {
+	if s.closing.Load() {
+		return persistence.Dossier{}, ErrShuttingDown
+	}
+	reply := make(chan editResult, 1)
+	s.root.Send(s.manager, routed{sessionID: dossierKeyPrefix + e.ProjectID, msg: &editDossier{edit: e, reply: reply}})
+	r, err := await(ctx, s.cfg.CommandTimeout, reply)
+	if err != nil {
+		return persistence.Dossier{}, fmt.Errorf("actors: edit dossier %s: %w", e.ProjectID, err)
+	}
+	return r.d, r.err
+}
+
+// RefreshDossier extracts the project's pending turns now. It reports
+// whether an extraction runs (false: nothing was pending).
+func (s *Sessions) RefreshDossier(ctx context.Context, userID, projectID string) (bool, error) {
+	if s.closing.Load() {
+		return false, ErrShuttingDown
+	}
+	reply := make(chan refreshResult, 1)
+	s.root.Send(s.manager, routed{sessionID: dossierKeyPrefix + projectID, msg: &refreshDossier{userID: userID, reply: reply}})
+	r, err := await(ctx, s.cfg.CommandTimeout, reply)
+	if err != nil {
+		return false, fmt.Errorf("actors: refresh dossier %s: %w", projectID, err)
+	}
+	return r.started, r.err
 }
 
 // NewSessions starts the session manager actor in system.
@@ -435,6 +510,10 @@ type drain struct{}
 // abortAll tells every session actor to cancel its reply now and stop.
 type abortAll struct{}
 
+// dossierChanged tells the manager, and through it every session actor of
+// the project, that the dossier has a new version.
+type dossierChanged struct{ update DossierUpdate }
+
 // sweep asks the manager to ask every session actor whether it is idle.
 type sweep struct{}
 
@@ -543,6 +622,12 @@ func (m *manager) Receive(ctx actor.Context) {
 				ctx.Send(c.pid, msg)
 			}
 		}
+	case *dossierChanged:
+		for key, c := range m.children {
+			if !strings.HasPrefix(key, dossierKeyPrefix) && !c.stopping {
+				ctx.Send(c.pid, msg)
+			}
+		}
 	case sweep:
 		for _, c := range m.children {
 			if !c.stopping {
@@ -575,7 +660,11 @@ func (m *manager) route(ctx actor.Context, msg routed) {
 }
 
 func (m *manager) spawn(ctx actor.Context, sessionID string) *child {
-	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newSessionActor(m.s, sessionID) }))
+	producer := func() actor.Actor { return newSessionActor(m.s, sessionID) }
+	if projectID, ok := strings.CutPrefix(sessionID, dossierKeyPrefix); ok {
+		producer = func() actor.Actor { return newDossierActor(m.s, projectID) }
+	}
+	pid := ctx.Spawn(actor.PropsFromProducer(producer))
 	c := &child{pid: pid}
 	m.children[sessionID] = c
 	m.byPID[pid.Id] = sessionID

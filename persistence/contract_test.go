@@ -50,6 +50,7 @@ type store interface {
 	GetDossier(ctx context.Context, projectID string) (persistence.Dossier, error)
 	CreateDossier(ctx context.Context, d persistence.Dossier, src persistence.DossierVersion) (persistence.Dossier, error)
 	UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src persistence.DossierVersion) (persistence.Dossier, error)
+	SaveDossier(ctx context.Context, d persistence.Dossier, expectedVersion int, src persistence.DossierVersion) (persistence.Dossier, error)
 	ListDossierVersions(ctx context.Context, projectID string) ([]persistence.DossierVersion, error)
 	GetDossierVersion(ctx context.Context, projectID string, version int) (persistence.DossierVersion, error)
 	ListDossiers(ctx context.Context, userID string) ([]persistence.Dossier, error)
@@ -90,6 +91,7 @@ func runContract(t *testing.T, open opener) {
 		{"Metadata", testMetadata},
 		{"Dossier", testDossier},
 		{"DossierConcurrentUpdates", testDossierConcurrentUpdates},
+		{"SaveDossier", testSaveDossier},
 		{"UpsertUser", testUpsertUser},
 		{"ClaimUser", testClaimUser},
 		{"MigrateUser", testMigrateUser},
@@ -988,6 +990,121 @@ func testDossier(t *testing.T, open opener) {
 	if err != nil || again.Version != 1 {
 		t.Errorf("CreateDossier after delete = %+v, %v", again, err)
 	}
+}
+
+func testSaveDossier(t *testing.T, open opener) {
+	ctx := t.Context()
+	f := newFixture(t, open)
+	user := persistence.DossierVersion{Source: persistence.SourceUser, SeqFrom: 3, SeqTo: 7}
+
+	// Create (expected version 0) stores snapshot and protection.
+	snap1 := json.RawMessage(`{"title":"Dune","characters":[{"name":"Paul"}]}`)
+	prot1 := json.RawMessage(`{"title":true, "characters":{"Paul":["name"]}}`)
+	d1, err := f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: f.project.ID, UserID: f.user.ID, Snapshot: snap1, Protection: prot1}, 0, user)
+	if err != nil {
+		t.Fatalf("SaveDossier create: %v", err)
+	}
+	if d1.Version != 1 || d1.ProjectID != f.project.ID || d1.UserID != f.user.ID {
+		t.Errorf("SaveDossier create returned %+v", d1)
+	}
+	wantEqual(t, "created protection", string(d1.Protection), `{"characters":{"Paul":["name"]},"title":true}`)
+	got, err := f.s.GetDossier(ctx, f.project.ID)
+	if err != nil {
+		t.Fatalf("GetDossier: %v", err)
+	}
+	wantEqual(t, "GetDossier after create", got, d1)
+
+	// Create errors match CreateDossier's.
+	_, err = f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: f.project.ID, UserID: f.user.ID}, 0, user)
+	wantErr(t, "SaveDossier create twice", err, persistence.ErrConflict)
+	stranger := mustUser(t, f.s)
+	_, err = f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: mustProject(t, f.s, f.user.ID).ID, UserID: stranger.ID}, 0, user)
+	wantErr(t, "SaveDossier create for another user's project", err, persistence.ErrNotFound)
+	_, err = f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: uuid.NewString(), UserID: f.user.ID}, 0, user)
+	wantErr(t, "SaveDossier create unknown project", err, persistence.ErrNotFound)
+	_, err = f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: mustProject(t, f.s, f.user.ID).ID, UserID: f.user.ID,
+		Protection: json.RawMessage(`[1]`)}, 0, user)
+	wantErr(t, "SaveDossier create protection not an object", err, persistence.ErrInvalid)
+
+	// Update (compare-and-set) replaces snapshot and protection.
+	snap2 := json.RawMessage(`{"title":"Dune Messiah"}`)
+	prot2 := json.RawMessage(`{"title":true}`)
+	extraction := persistence.DossierVersion{Source: persistence.SourceExtraction, SeqFrom: 8, SeqTo: 20}
+	d2, err := f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: f.project.ID, UserID: f.user.ID, Snapshot: snap2, Protection: prot2}, 1, extraction)
+	if err != nil {
+		t.Fatalf("SaveDossier update: %v", err)
+	}
+	if d2.Version != 2 || !d2.CreatedAt.Equal(d1.CreatedAt) || !d2.UpdatedAt.After(d1.UpdatedAt) || d2.UserID != f.user.ID {
+		t.Errorf("SaveDossier update returned %+v", d2)
+	}
+	wantEqual(t, "updated protection", string(d2.Protection), `{"title":true}`)
+	got, err = f.s.GetDossier(ctx, f.project.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "GetDossier after save", got, d2)
+
+	_, err = f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: f.project.ID, Snapshot: snap1, Protection: prot1}, 1, extraction)
+	wantErr(t, "SaveDossier stale", err, persistence.ErrConflict)
+	_, err = f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: f.project.ID, UserID: f.user.ID}, 0, extraction)
+	wantErr(t, "SaveDossier create over existing", err, persistence.ErrConflict)
+	_, err = f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: uuid.NewString()}, 1, extraction)
+	wantErr(t, "SaveDossier unknown", err, persistence.ErrNotFound)
+	_, err = f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: f.project.ID, Protection: json.RawMessage(`"x"`)}, 2, extraction)
+	wantErr(t, "SaveDossier protection not an object", err, persistence.ErrInvalid)
+	_, err = f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: f.project.ID}, -1, extraction)
+	wantErr(t, "SaveDossier negative version", err, persistence.ErrInvalid)
+	_, err = f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: f.project.ID}, 2, persistence.DossierVersion{Source: "robot"})
+	wantErr(t, "SaveDossier bad source", err, persistence.ErrInvalid)
+	if got, err := f.s.GetDossier(ctx, f.project.ID); err != nil || !reflect.DeepEqual(got, d2) {
+		t.Errorf("dossier after failed saves = %+v, %v; want %+v", got, err, d2)
+	}
+
+	// UpdateDossier keeps the protection; a nil protection saves as {}.
+	snap3 := json.RawMessage(`{"title":"Children of Dune"}`)
+	d3, err := f.s.UpdateDossier(ctx, f.project.ID, 2, snap3, extraction)
+	if err != nil {
+		t.Fatalf("UpdateDossier: %v", err)
+	}
+	wantEqual(t, "protection after UpdateDossier", string(d3.Protection), `{"title":true}`)
+	got, err = f.s.GetDossier(ctx, f.project.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "GetDossier after UpdateDossier", got, d3)
+	d4, err := f.s.SaveDossier(ctx, persistence.Dossier{ProjectID: f.project.ID, Snapshot: snap3}, 3, user)
+	if err != nil {
+		t.Fatalf("SaveDossier nil protection: %v", err)
+	}
+	wantEqual(t, "nil protection", string(d4.Protection), "{}")
+	if got, err := f.s.GetDossier(ctx, f.project.ID); err != nil || !reflect.DeepEqual(got, d4) {
+		t.Errorf("GetDossier after nil protection = %+v, %v; want %+v", got, err, d4)
+	}
+
+	// Every write kept a version row with its source and seq range.
+	versions, err := f.s.ListDossierVersions(ctx, f.project.ID)
+	if err != nil {
+		t.Fatalf("ListDossierVersions: %v", err)
+	}
+	wantEqual(t, "versions", versions, []persistence.DossierVersion{
+		{ProjectID: f.project.ID, Version: 1, Snapshot: d1.Snapshot, Source: persistence.SourceUser, SeqFrom: 3, SeqTo: 7, CreatedAt: d1.CreatedAt},
+		{ProjectID: f.project.ID, Version: 2, Snapshot: snap2, Source: persistence.SourceExtraction, SeqFrom: 8, SeqTo: 20, CreatedAt: d2.UpdatedAt},
+		{ProjectID: f.project.ID, Version: 3, Snapshot: snap3, Source: persistence.SourceExtraction, SeqFrom: 8, SeqTo: 20, CreatedAt: d3.UpdatedAt},
+		{ProjectID: f.project.ID, Version: 4, Snapshot: snap3, Source: persistence.SourceUser, SeqFrom: 3, SeqTo: 7, CreatedAt: d4.UpdatedAt},
+	})
+
+	// CreateDossier stores an empty protection and ListDossiers returns it.
+	p2 := mustProject(t, f.s, f.user.ID)
+	c, err := f.s.CreateDossier(ctx, persistence.Dossier{ProjectID: p2.ID, UserID: f.user.ID, Protection: prot1}, user)
+	if err != nil {
+		t.Fatalf("CreateDossier: %v", err)
+	}
+	wantEqual(t, "CreateDossier protection", string(c.Protection), "{}")
+	list, err := f.s.ListDossiers(ctx, f.user.ID)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("ListDossiers = %+v, %v", list, err)
+	}
+	wantEqual(t, "ListDossiers", list, []persistence.Dossier{c, d4})
 }
 
 func testDossierConcurrentUpdates(t *testing.T, open opener) {

@@ -731,13 +731,14 @@ func (s *Postgres) GetReply(ctx context.Context, sessionID, turnID string) (Mess
 	return m, nil
 }
 
-const pgDossierCols = `project_id::text, user_id::text, snapshot_json, version, created_at, updated_at`
+const pgDossierCols = `project_id::text, user_id::text, snapshot_json, protection_json, version, created_at, updated_at`
 
 func scanPGDossier(row pgx.Row) (Dossier, error) {
 	var d Dossier
-	var snap []byte
-	err := row.Scan(&d.ProjectID, &d.UserID, &snap, &d.Version, &d.CreatedAt, &d.UpdatedAt)
+	var snap, prot []byte
+	err := row.Scan(&d.ProjectID, &d.UserID, &snap, &prot, &d.Version, &d.CreatedAt, &d.UpdatedAt)
 	d.Snapshot = snapshotOut(snap)
+	d.Protection = snapshotOut(prot)
 	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
 	return d, err
 }
@@ -778,20 +779,59 @@ func (s *Postgres) GetDossier(ctx context.Context, projectID string) (Dossier, e
 // dossier_versions row (source, seq range from src) in one transaction. The
 // project must exist and belong to the dossier's user (ErrNotFound
 // otherwise); an existing dossier is ErrConflict. A nil snapshot is the empty
-// object; zero timestamps are set to now.
+// object; zero timestamps are set to now. The protection is always stored
+// empty ("{}"); in.Protection is ignored (SaveDossier stores one).
 func (s *Postgres) CreateDossier(ctx context.Context, in Dossier, src DossierVersion) (Dossier, error) {
+	in.Protection = nil
+	return s.createDossier(ctx, "create", in, src)
+}
+
+// UpdateDossier replaces a dossier's snapshot if its version is still
+// expectedVersion (compare-and-set), writing version expectedVersion+1 and
+// its dossier_versions row (source, seq range from src) in one transaction.
+// A stale expectedVersion is ErrConflict, an unknown dossier ErrNotFound.
+// The dossier's protection is left as it is.
+func (s *Postgres) UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src DossierVersion) (Dossier, error) {
+	return s.updateDossier(ctx, "update", projectID, expectedVersion, snapshot, nil, src)
+}
+
+// SaveDossier writes a dossier's snapshot and protection together with a
+// dossier_versions row (source, seq range from src) in one transaction.
+// expectedVersion 0 creates version 1 as CreateDossier does (the project
+// must exist and belong to d.UserID, else ErrNotFound; an existing dossier
+// is ErrConflict). expectedVersion 1 and up replaces both if the dossier is
+// still at that version, as UpdateDossier does (stale is ErrConflict,
+// unknown ErrNotFound); d.UserID is not consulted then. A nil snapshot or
+// protection is the empty object.
+func (s *Postgres) SaveDossier(ctx context.Context, d Dossier, expectedVersion int, src DossierVersion) (Dossier, error) {
+	switch {
+	case expectedVersion == 0:
+		return s.createDossier(ctx, "save", d, src)
+	case expectedVersion < 0:
+		return Dossier{}, fmt.Errorf("persistence: save dossier %s: %w: expected version %d", d.ProjectID, ErrInvalid, expectedVersion)
+	}
+	prot, err := storeObject("protection", d.Protection)
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: save dossier %s: %w", d.ProjectID, err)
+	}
+	return s.updateDossier(ctx, "save", d.ProjectID, expectedVersion, d.Snapshot, &prot, src)
+}
+
+// createDossier is CreateDossier storing in.Protection; op names the
+// calling method in errors.
+func (s *Postgres) createDossier(ctx context.Context, op string, in Dossier, src DossierVersion) (Dossier, error) {
 	d, err := prepareDossier(in, s.cfg.timestamp())
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", in.ProjectID, err)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, in.ProjectID, err)
 	}
 	v, err := prepareVersion(src, d.ProjectID, 1, d.Snapshot, d.CreatedAt)
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", d.ProjectID, err)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, d.ProjectID, err)
 	}
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO dossiers (project_id, user_id, snapshot_json, version, created_at, updated_at)
-			SELECT p.id, p.user_id, $3::jsonb, 1, $4::timestamptz, $5::timestamptz FROM projects p WHERE p.id = $1 AND p.user_id = $2`,
-			d.ProjectID, d.UserID, string(d.Snapshot), d.CreatedAt, d.UpdatedAt)
+		tag, err := tx.Exec(ctx, `INSERT INTO dossiers (project_id, user_id, snapshot_json, protection_json, version, created_at, updated_at)
+			SELECT p.id, p.user_id, $3::jsonb, $4::jsonb, 1, $5::timestamptz, $6::timestamptz FROM projects p WHERE p.id = $1 AND p.user_id = $2`,
+			d.ProjectID, d.UserID, string(d.Snapshot), string(d.Protection), d.CreatedAt, d.UpdatedAt)
 		if err != nil {
 			return err
 		}
@@ -801,41 +841,42 @@ func (s *Postgres) CreateDossier(ctx context.Context, in Dossier, src DossierVer
 		return pgInsertVersion(ctx, tx, v)
 	})
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", d.ProjectID, pgErr(err))
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, d.ProjectID, pgErr(err))
 	}
 	return d, nil
 }
 
-// UpdateDossier replaces a dossier's snapshot if its version is still
-// expectedVersion (compare-and-set), writing version expectedVersion+1 and
-// its dossier_versions row (source, seq range from src) in one transaction.
-// A stale expectedVersion is ErrConflict, an unknown dossier ErrNotFound.
-func (s *Postgres) UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src DossierVersion) (Dossier, error) {
+// updateDossier is UpdateDossier that also replaces the protection when
+// protection is not nil (a storeObject result); op names the calling method
+// in errors.
+func (s *Postgres) updateDossier(ctx context.Context, op, projectID string, expectedVersion int, snapshot json.RawMessage, protection *string, src DossierVersion) (Dossier, error) {
 	now := s.cfg.timestamp()
 	cid, ok := canonicalID(projectID)
 	if !ok {
-		return Dossier{}, fmt.Errorf("persistence: update dossier %q: %w", projectID, ErrNotFound)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %q: %w", op, projectID, ErrNotFound)
 	}
 	if expectedVersion < 1 {
-		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w: expected version %d", cid, ErrInvalid, expectedVersion)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w: expected version %d", op, cid, ErrInvalid, expectedVersion)
 	}
 	snap, err := storeObject("snapshot", snapshot)
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, err)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, cid, err)
 	}
 	v, err := prepareVersion(src, cid, expectedVersion+1, json.RawMessage(snap), now)
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, err)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, cid, err)
 	}
 	d := Dossier{ProjectID: cid, Snapshot: json.RawMessage(snap), Version: expectedVersion + 1, UpdatedAt: now}
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		// Under READ COMMITTED a concurrent writer of the same row makes this
 		// statement wait, then re-check the version against the new row: of
 		// two updates from the same version exactly one matches.
-		err := tx.QueryRow(ctx, `UPDATE dossiers SET snapshot_json = $1, version = version + 1, updated_at = $2
+		var prot []byte
+		err := tx.QueryRow(ctx, `UPDATE dossiers SET snapshot_json = $1,
+				protection_json = COALESCE($5::jsonb, protection_json), version = version + 1, updated_at = $2
 			WHERE project_id = $3 AND version = $4
-			RETURNING user_id::text, created_at`,
-			snap, now, cid, expectedVersion).Scan(&d.UserID, &d.CreatedAt)
+			RETURNING user_id::text, created_at, protection_json`,
+			snap, now, cid, expectedVersion, protection).Scan(&d.UserID, &d.CreatedAt, &prot)
 		if errors.Is(err, pgx.ErrNoRows) {
 			var current int
 			switch err := tx.QueryRow(ctx, `SELECT version FROM dossiers WHERE project_id = $1`, cid).Scan(&current); {
@@ -851,10 +892,11 @@ func (s *Postgres) UpdateDossier(ctx context.Context, projectID string, expected
 			return err
 		}
 		d.CreatedAt = d.CreatedAt.UTC()
+		d.Protection = snapshotOut(prot)
 		return pgInsertVersion(ctx, tx, v)
 	})
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, pgErr(err))
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, cid, pgErr(err))
 	}
 	return d, nil
 }

@@ -82,14 +82,18 @@ type Message struct {
 	UpdatedAt       time.Time
 }
 
-// Dossier is the current story dossier of a project.
+// Dossier is the current story dossier of a project. Protection records
+// what people edited by hand: a JSON object the store keeps but does not
+// interpret ("{}" when there is none). Only SaveDossier writes it; it is
+// not kept in dossier versions.
 type Dossier struct {
-	ProjectID string
-	UserID    string
-	Snapshot  json.RawMessage
-	Version   int
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ProjectID  string
+	UserID     string
+	Snapshot   json.RawMessage
+	Protection json.RawMessage
+	Version    int
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Dossier version sources.

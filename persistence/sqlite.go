@@ -841,13 +841,14 @@ func (s *SQLite) GetReply(ctx context.Context, sessionID, turnID string) (Messag
 	return m, nil
 }
 
-const liteDossierCols = `project_id, user_id, snapshot_json, version, created_at, updated_at`
+const liteDossierCols = `project_id, user_id, snapshot_json, protection_json, version, created_at, updated_at`
 
 func scanLiteDossier(sc rowScanner) (Dossier, error) {
 	var d Dossier
-	var snap string
-	err := sc.Scan(&d.ProjectID, &d.UserID, &snap, &d.Version, timeCol{t: &d.CreatedAt}, timeCol{t: &d.UpdatedAt})
+	var snap, prot string
+	err := sc.Scan(&d.ProjectID, &d.UserID, &snap, &prot, &d.Version, timeCol{t: &d.CreatedAt}, timeCol{t: &d.UpdatedAt})
 	d.Snapshot = snapshotOut([]byte(snap))
+	d.Protection = snapshotOut([]byte(prot))
 	return d, err
 }
 
@@ -886,15 +887,54 @@ func (s *SQLite) GetDossier(ctx context.Context, projectID string) (Dossier, err
 // dossier_versions row (source, seq range from src) in one transaction. The
 // project must exist and belong to the dossier's user (ErrNotFound
 // otherwise); an existing dossier is ErrConflict. A nil snapshot is the empty
-// object; zero timestamps are set to now.
+// object; zero timestamps are set to now. The protection is always stored
+// empty ("{}"); in.Protection is ignored (SaveDossier stores one).
 func (s *SQLite) CreateDossier(ctx context.Context, in Dossier, src DossierVersion) (Dossier, error) {
+	in.Protection = nil
+	return s.createDossier(ctx, "create", in, src)
+}
+
+// UpdateDossier replaces a dossier's snapshot if its version is still
+// expectedVersion (compare-and-set), writing version expectedVersion+1 and
+// its dossier_versions row (source, seq range from src) in one transaction.
+// A stale expectedVersion is ErrConflict, an unknown dossier ErrNotFound.
+// The dossier's protection is left as it is.
+func (s *SQLite) UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src DossierVersion) (Dossier, error) {
+	return s.updateDossier(ctx, "update", projectID, expectedVersion, snapshot, nil, src)
+}
+
+// SaveDossier writes a dossier's snapshot and protection together with a
+// dossier_versions row (source, seq range from src) in one transaction.
+// expectedVersion 0 creates version 1 as CreateDossier does (the project
+// must exist and belong to d.UserID, else ErrNotFound; an existing dossier
+// is ErrConflict). expectedVersion 1 and up replaces both if the dossier is
+// still at that version, as UpdateDossier does (stale is ErrConflict,
+// unknown ErrNotFound); d.UserID is not consulted then. A nil snapshot or
+// protection is the empty object.
+func (s *SQLite) SaveDossier(ctx context.Context, d Dossier, expectedVersion int, src DossierVersion) (Dossier, error) {
+	switch {
+	case expectedVersion == 0:
+		return s.createDossier(ctx, "save", d, src)
+	case expectedVersion < 0:
+		return Dossier{}, fmt.Errorf("persistence: save dossier %s: %w: expected version %d", d.ProjectID, ErrInvalid, expectedVersion)
+	}
+	prot, err := storeObject("protection", d.Protection)
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: save dossier %s: %w", d.ProjectID, err)
+	}
+	return s.updateDossier(ctx, "save", d.ProjectID, expectedVersion, d.Snapshot, &prot, src)
+}
+
+// createDossier is CreateDossier storing in.Protection; op names the
+// calling method in errors.
+func (s *SQLite) createDossier(ctx context.Context, op string, in Dossier, src DossierVersion) (Dossier, error) {
 	d, err := prepareDossier(in, s.cfg.timestamp())
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", in.ProjectID, err)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, in.ProjectID, err)
 	}
 	v, err := prepareVersion(src, d.ProjectID, 1, d.Snapshot, d.CreatedAt)
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", d.ProjectID, err)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, d.ProjectID, err)
 	}
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		var owner string
@@ -906,46 +946,51 @@ func (s *SQLite) CreateDossier(ctx context.Context, in Dossier, src DossierVersi
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO dossiers
-			(project_id, user_id, snapshot_json, version, created_at, updated_at)
-			VALUES (?, ?, ?, 1, ?, ?)`,
-			d.ProjectID, d.UserID, string(d.Snapshot), liteTime(d.CreatedAt), liteTime(d.UpdatedAt)); err != nil {
+			(project_id, user_id, snapshot_json, protection_json, version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, 1, ?, ?)`,
+			d.ProjectID, d.UserID, string(d.Snapshot), string(d.Protection), liteTime(d.CreatedAt), liteTime(d.UpdatedAt)); err != nil {
 			return err
 		}
 		return liteInsertVersion(ctx, tx, v)
 	})
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: create dossier %s: %w", d.ProjectID, liteErr(err))
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, d.ProjectID, liteErr(err))
 	}
 	return d, nil
 }
 
-// UpdateDossier replaces a dossier's snapshot if its version is still
-// expectedVersion (compare-and-set), writing version expectedVersion+1 and
-// its dossier_versions row (source, seq range from src) in one transaction.
-// A stale expectedVersion is ErrConflict, an unknown dossier ErrNotFound.
-func (s *SQLite) UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src DossierVersion) (Dossier, error) {
+// updateDossier is UpdateDossier that also replaces the protection when
+// protection is not nil (a storeObject result); op names the calling method
+// in errors.
+func (s *SQLite) updateDossier(ctx context.Context, op, projectID string, expectedVersion int, snapshot json.RawMessage, protection *string, src DossierVersion) (Dossier, error) {
 	now := s.cfg.timestamp()
 	cid, ok := canonicalID(projectID)
 	if !ok {
-		return Dossier{}, fmt.Errorf("persistence: update dossier %q: %w", projectID, ErrNotFound)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %q: %w", op, projectID, ErrNotFound)
 	}
 	if expectedVersion < 1 {
-		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w: expected version %d", cid, ErrInvalid, expectedVersion)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w: expected version %d", op, cid, ErrInvalid, expectedVersion)
 	}
 	snap, err := storeObject("snapshot", snapshot)
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, err)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, cid, err)
 	}
 	v, err := prepareVersion(src, cid, expectedVersion+1, json.RawMessage(snap), now)
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, err)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, cid, err)
+	}
+	var protArg any // NULL keeps the stored protection
+	if protection != nil {
+		protArg = *protection
 	}
 	d := Dossier{ProjectID: cid, Snapshot: json.RawMessage(snap), Version: expectedVersion + 1, UpdatedAt: now}
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `UPDATE dossiers SET snapshot_json = ?, version = version + 1, updated_at = ?
+		var prot string
+		err := tx.QueryRowContext(ctx, `UPDATE dossiers SET snapshot_json = ?,
+				protection_json = COALESCE(?, protection_json), version = version + 1, updated_at = ?
 			WHERE project_id = ? AND version = ?
-			RETURNING user_id, created_at`,
-			snap, liteTime(now), cid, expectedVersion).Scan(&d.UserID, timeCol{t: &d.CreatedAt})
+			RETURNING user_id, created_at, protection_json`,
+			snap, protArg, liteTime(now), cid, expectedVersion).Scan(&d.UserID, timeCol{t: &d.CreatedAt}, &prot)
 		if errors.Is(err, sql.ErrNoRows) {
 			var current int
 			switch err := tx.QueryRowContext(ctx, `SELECT version FROM dossiers WHERE project_id = ?`, cid).Scan(&current); {
@@ -960,10 +1005,11 @@ func (s *SQLite) UpdateDossier(ctx context.Context, projectID string, expectedVe
 		if err != nil {
 			return err
 		}
+		d.Protection = snapshotOut([]byte(prot))
 		return liteInsertVersion(ctx, tx, v)
 	})
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: update dossier %s: %w", cid, liteErr(err))
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, cid, liteErr(err))
 	}
 	return d, nil
 }

@@ -387,6 +387,11 @@ func prepareDossier(d Dossier, now time.Time) (Dossier, error) {
 		return Dossier{}, err
 	}
 	d.Snapshot = json.RawMessage(snap)
+	prot, err := storeObject("protection", d.Protection)
+	if err != nil {
+		return Dossier{}, err
+	}
+	d.Protection = json.RawMessage(prot)
 	d.Version = 1
 	d.CreatedAt = orNow(d.CreatedAt, now)
 	d.UpdatedAt = orNow(d.UpdatedAt, d.CreatedAt)

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/storyd/storyd/actors"
 	"github.com/storyd/storyd/persistence"
 	"github.com/storyd/storyd/story"
 )
@@ -72,15 +72,15 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiEr
 }
 
 // parseSnapshot validates a client's snapshot_json.
-func parseSnapshot(raw rawSnapshot) (json.RawMessage, *apiError) {
+func parseSnapshot(raw rawSnapshot) (story.Snapshot, *apiError) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, errInvalid("snapshot_required", "snapshot_json is required")
+		return story.Snapshot{}, errInvalid("snapshot_required", "snapshot_json is required")
 	}
 	snap, err := story.Parse(raw)
 	if err != nil {
-		return nil, errInvalid("invalid_snapshot", err.Error())
+		return story.Snapshot{}, errInvalid("invalid_snapshot", err.Error())
 	}
-	return snap.JSON(), nil
+	return snap, nil
 }
 
 // ownDossier loads the dossier of a project if it is the caller's; anything
@@ -162,41 +162,32 @@ func (s *Server) handleCreateDossier(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	ctx := r.Context()
-	if _, err := s.cfg.Store.EnsureUser(ctx, persistence.User{ID: who.UserID, IsAnonymous: !who.Registered}); err != nil {
-		s.storeError(w, r, "ensure user", err)
-		return
-	}
-	p, err := s.cfg.Store.GetProject(ctx, projectID)
-	if errors.Is(err, persistence.ErrNotFound) {
-		title := story.Summarize(snap).Title
-		if title == "" {
-			title = "Untitled story"
+	d, err := s.cfg.Sessions.EditDossier(r.Context(), actors.DossierEdit{
+		UserID: who.UserID, Anonymous: !who.Registered, ProjectID: projectID, Snapshot: snap, Create: true,
+	})
+	if err != nil {
+		if r.Context().Err() == nil {
+			writeError(w, s.dossierError(err))
 		}
-		p, err = s.cfg.Store.CreateProject(ctx, persistence.Project{ID: projectID, UserID: who.UserID, Title: title})
-		if errors.Is(err, persistence.ErrConflict) {
-			p, err = s.cfg.Store.GetProject(ctx, projectID)
-		}
-	}
-	switch {
-	case err != nil:
-		s.storeError(w, r, "project for dossier", err)
-		return
-	case p.UserID != who.UserID:
-		writeError(w, errNotFound("project_not_found", "no such project"))
 		return
 	}
-	d, err := s.cfg.Store.CreateDossier(ctx, persistence.Dossier{ProjectID: projectID, UserID: who.UserID, Snapshot: snap},
-		persistence.DossierVersion{Source: persistence.SourceUser})
+	w.Header().Set("ETag", etag(d.Version))
+	writeJSON(w, http.StatusCreated, toDossierJSON(d))
+}
+
+// dossierError maps an error of a dossier edit to the client's answer.
+func (s *Server) dossierError(err error) *apiError {
 	switch {
-	case errors.Is(err, persistence.ErrConflict):
-		writeError(w, &apiError{Status: http.StatusConflict, Code: "dossier_exists",
-			Message: "this project already has a dossier; update it with PUT /api/v1/dossier/{project_id}"})
-	case err != nil:
-		s.storeError(w, r, "create dossier", err)
-	default:
-		writeJSON(w, http.StatusCreated, toDossierJSON(d))
+	case errors.Is(err, actors.ErrNotFound):
+		return errNotFound("project_not_found", "no such project")
+	case errors.Is(err, actors.ErrDossierExists):
+		return &apiError{Status: http.StatusConflict, Code: "dossier_exists",
+			Message: "this project already has a dossier; update it with PUT /api/v1/dossier/{project_id}"}
+	case errors.Is(err, actors.ErrVersionConflict):
+		return &apiError{Status: http.StatusConflict, Code: "version_conflict",
+			Message: "the dossier changed since the version you edited; reload it and apply your edit again"}
 	}
+	return s.sessionError(err)
 }
 
 func (s *Server) handleUpdateDossier(w http.ResponseWriter, r *http.Request) {
@@ -223,18 +214,45 @@ func (s *Server) handleUpdateDossier(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	updated, err := s.cfg.Store.UpdateDossier(r.Context(), d.ProjectID, expected, snap,
-		persistence.DossierVersion{Source: persistence.SourceUser})
-	switch {
-	case errors.Is(err, persistence.ErrConflict):
-		writeError(w, &apiError{Status: http.StatusConflict, Code: "version_conflict",
-			Message: fmt.Sprintf("the dossier changed since version %d; reload it and apply your edit again", expected)})
-	case err != nil:
-		s.storeError(w, r, "update dossier", err)
-	default:
-		w.Header().Set("ETag", etag(updated.Version))
-		writeJSON(w, http.StatusOK, toDossierJSON(updated))
+	updated, err := s.cfg.Sessions.EditDossier(r.Context(), actors.DossierEdit{
+		UserID: who.UserID, ProjectID: d.ProjectID, Snapshot: snap, ExpectedVersion: expected,
+	})
+	if err != nil {
+		if r.Context().Err() == nil {
+			writeError(w, s.dossierError(err))
+		}
+		return
 	}
+	w.Header().Set("ETag", etag(updated.Version))
+	writeJSON(w, http.StatusOK, toDossierJSON(updated))
+}
+
+// refreshResponse answers POST /api/v1/dossier/{project_id}/refresh.
+type refreshResponse struct {
+	ProjectID  string `json:"project_id"`
+	Extracting bool   `json:"extracting"`
+}
+
+// handleRefreshDossier extracts the project's pending turns now; the new
+// version (if anything changed) arrives as a dossier event and in GET.
+func (s *Server) handleRefreshDossier(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.caller(w, r)
+	if !ok {
+		return
+	}
+	projectID, aerr := parseUUID("project_id", r.PathValue("project_id"))
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	started, err := s.cfg.Sessions.RefreshDossier(r.Context(), who.UserID, projectID)
+	if err != nil {
+		if r.Context().Err() == nil {
+			writeError(w, s.dossierError(err))
+		}
+		return
+	}
+	writeJSON(w, http.StatusAccepted, refreshResponse{ProjectID: projectID, Extracting: started})
 }
 
 // etag is a dossier version as an entity tag.

@@ -18,6 +18,10 @@ type (
 		Metadata  *actors.Metadata    `json:"metadata,omitempty"`
 		Error     *actors.ErrorInfo   `json:"error,omitempty"`
 		Message   *actors.UserMessage `json:"message,omitempty"`
+		// dossier events
+		ProjectID string   `json:"project_id,omitempty"`
+		Version   int      `json:"version,omitempty"`
+		Changed   []string `json:"changed,omitempty"`
 	}
 	wireAck struct {
 		Type            string `json:"type"`
@@ -38,8 +42,12 @@ func encodeEvent(ev actors.Event) []byte {
 		v = wireAck{Type: "ack", SessionID: a.SessionID, ProjectID: a.ProjectID, MessageID: a.MessageID,
 			ClientMessageID: a.ClientMessageID, Seq: a.Seq, Duplicate: a.Duplicate}
 	} else {
-		v = wireEvent{Type: string(ev.Type), SessionID: ev.SessionID, Seq: ev.Seq, Content: ev.Content,
+		w := wireEvent{Type: string(ev.Type), SessionID: ev.SessionID, Seq: ev.Seq, Content: ev.Content,
 			Metadata: ev.Metadata, Error: ev.Err, Message: ev.Message}
+		if d := ev.Dossier; d != nil {
+			w.ProjectID, w.Version, w.Changed = d.ProjectID, d.Version, d.Changed
+		}
+		v = w
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

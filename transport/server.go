@@ -22,6 +22,8 @@ type Sessions interface {
 	Cancel(ctx context.Context, userID, sessionID string) (bool, error)
 	Delete(ctx context.Context, userID, sessionID string) error
 	OwnerChanged(from, to string)
+	EditDossier(ctx context.Context, e actors.DossierEdit) (persistence.Dossier, error)
+	RefreshDossier(ctx context.Context, userID, projectID string) (bool, error)
 	Unsubscribe(sessionID string, sub actors.Subscriber)
 }
 

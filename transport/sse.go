@@ -111,9 +111,12 @@ func (s *Server) flush(rc *http.ResponseController) error {
 // writeSSE appends ev as one SSE event: an id line with its seq and a data
 // line with its JSON.
 func writeSSE(buf *bytes.Buffer, ev actors.Event) {
-	buf.WriteString("id: ")
-	buf.WriteString(strconv.FormatInt(ev.Seq, 10))
-	buf.WriteString("\ndata: ")
+	if ev.Seq > 0 { // a dossier event is not part of the session's stream
+		buf.WriteString("id: ")
+		buf.WriteString(strconv.FormatInt(ev.Seq, 10))
+		buf.WriteString("\n")
+	}
+	buf.WriteString("data: ")
 	buf.Write(encodeEvent(ev))
 	buf.WriteString("\n\n")
 }

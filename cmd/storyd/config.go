@@ -44,6 +44,10 @@ type config struct {
 	IdleTimeout   time.Duration
 	ContextTokens int
 	MaxTextBytes  int
+
+	ExtractTokens int
+	ExtractTurns  int
+	ExtractIdle   time.Duration
 }
 
 // configError is an invalid setting; main exits with code 2 on it.
@@ -80,6 +84,9 @@ var settings = []struct{ name, def, help string }{
 	{"STORYD_IDLE_TIMEOUT", "5m", "idle time after which a session actor passivates"},
 	{"STORYD_CONTEXT_TOKENS", "12000", "token budget of the chat context window"},
 	{"STORYD_MAX_TEXT_BYTES", "32768", "largest accepted chat message, in bytes"},
+	{"STORYD_EXTRACT_TOKENS", "1200", "extract the dossier once this many tokens of new turns wait"},
+	{"STORYD_EXTRACT_TURNS", "4", "or once this many new turns wait"},
+	{"STORYD_EXTRACT_IDLE", "20s", "or after this long without a new turn"},
 }
 
 // loadConfig reads the configuration through getenv. environ lists the
@@ -135,6 +142,9 @@ func loadConfig(getenv func(string) string, environ []string) (config, error) {
 		IdleTimeout:       p.duration("STORYD_IDLE_TIMEOUT"),
 		ContextTokens:     p.intRange("STORYD_CONTEXT_TOKENS", 256, 1_000_000),
 		MaxTextBytes:      p.intRange("STORYD_MAX_TEXT_BYTES", 1, 1<<20),
+		ExtractTokens:     p.intRange("STORYD_EXTRACT_TOKENS", 1, 1_000_000),
+		ExtractTurns:      p.intRange("STORYD_EXTRACT_TURNS", 1, 1000),
+		ExtractIdle:       p.duration("STORYD_EXTRACT_IDLE"),
 	}
 	if p.err != nil {
 		return config{}, p.err

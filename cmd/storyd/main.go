@@ -213,6 +213,25 @@ func chatModel(cfg config) (actors.ChatModel, string, error) {
 	return m, m.Name(), nil
 }
 
+// extractionModel picks the dossier extractor: the extraction role's
+// OpenAI-compatible provider (EXTRACTION_* overriding OPENAI_*), or the
+// offline heuristic extractor.
+func extractionModel(cfg config) (actors.Extractor, string, error) {
+	key, base := cfg.OpenAIAPIKey, cfg.OpenAIBaseURL
+	if cfg.ExtractionAPIKey != "" || cfg.ExtractionBaseURL != "" {
+		key, base = cfg.ExtractionAPIKey, cfg.ExtractionBaseURL
+	}
+	if key == "" && base == "" {
+		e := llm.NewOfflineExtractor()
+		return e, e.Name(), nil
+	}
+	e, err := llm.NewOpenAIExtractor(llm.OpenAIConfig{BaseURL: base, APIKey: key, Model: cfg.ExtractionModel, Timeout: cfg.LLMTimeout})
+	if err != nil {
+		return nil, "", &configError{err.Error()}
+	}
+	return e, e.Name(), nil
+}
+
 func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdout io.Writer) error {
 	if cfg.AutoMigrate {
 		n, err := st.Migrate(ctx)
@@ -235,6 +254,11 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
+	extractor, extractorName, err := extractionModel(cfg)
+	if err != nil {
+		return err
+	}
+	logger.Info("dossier extraction", "extractor", extractorName)
 	var deps []transport.Dependency
 	if cfg.RedisURL != "" {
 		rdb, err := openRedis(ctx, cfg.RedisURL)
@@ -276,6 +300,10 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 		Logger:        logger,
 		IdleTimeout:   cfg.IdleTimeout,
 		ContextTokens: cfg.ContextTokens,
+		Extractor:     extractor,
+		ExtractTokens: cfg.ExtractTokens,
+		ExtractTurns:  cfg.ExtractTurns,
+		ExtractIdle:   cfg.ExtractIdle,
 	})
 	if err != nil {
 		return err

@@ -487,3 +487,39 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestConversationFillsTheDossier: with the offline extractor, talking
+// about a story fills its dossier, and a refresh is accepted.
+func TestConversationFillsTheDossier(t *testing.T) {
+	s := start(t, "STORYD_DATA_DIR="+t.TempDir(), "STORYD_EXTRACT_TURNS=2")
+	_, meta := s.chat(t, `{"text":"I want to make a film about my grandmother, Ada Whitlock. She kept the lighthouse on Gull Rock off the coast of Maine."}`)
+	user, sessionID, projectID := meta["user_id"].(string), meta["session_id"].(string), meta["project_id"].(string)
+	s.chat(t, `{"text":"Her only friend is Tom Pruitt, the mailboat captain.","session_id":"`+sessionID+`","user_id":"`+user+`"}`)
+	hdr := map[string]string{"X-User-ID": user}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, body := s.call(t, "GET", "/api/v1/dossier/"+projectID, hdr, "")
+		if st == 200 {
+			snap := body.(map[string]any)["snapshot_json"].(map[string]any)
+			names := []string{}
+			for _, c := range snap["characters"].([]any) {
+				names = append(names, c.(map[string]any)["name"].(string))
+			}
+			if strings.Contains(strings.Join(names, ","), "Ada Whitlock") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dossier did not fill: %d %v", st, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, body := s.call(t, "POST", "/api/v1/dossier/"+projectID+"/refresh", hdr, "")
+	if st != 202 {
+		t.Fatalf("refresh: %d %v", st, body)
+	}
+	st, body = s.call(t, "GET", "/api/v1/dossier/"+projectID+"/versions", hdr, "")
+	if st != 200 || body.([]any)[0].(map[string]any)["source"] != "extraction" {
+		t.Fatalf("versions: %d %v", st, body)
+	}
+}

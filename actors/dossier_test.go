@@ -1,0 +1,305 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/storyd/storyd/llm"
+	"github.com/storyd/storyd/story"
+)
+
+// fakeClock collects the timers the dossier actor sets; Fire runs them.
+type fakeClock struct {
+	mu     sync.Mutex
+	timers []func()
+}
+
+func (c *fakeClock) After(_ time.Duration, f func()) func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := len(c.timers)
+	c.timers = append(c.timers, f)
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.timers[i] = nil
+	}
+}
+
+// Fire runs every timer still set.
+func (c *fakeClock) Fire() {
+	c.mu.Lock()
+	var due []func()
+	for i, f := range c.timers {
+		if f != nil {
+			due = append(due, f)
+			c.timers[i] = nil
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range due {
+		f()
+	}
+}
+
+// Pending counts the timers set and not fired or stopped.
+func (c *fakeClock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, f := range c.timers {
+		if f != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// fakeExtractor returns scripted snapshots and records the requests.
+type fakeExtractor struct {
+	mu       sync.Mutex
+	reqs     []llm.ExtractRequest
+	results  []story.Snapshot
+	gate     chan struct{} // when set, each call waits for it
+	inFlight int
+	maxIn    int
+	called   chan struct{}
+}
+
+func newFakeExtractor(results ...story.Snapshot) *fakeExtractor {
+	return &fakeExtractor{results: results, called: make(chan struct{}, 64)}
+}
+
+func (f *fakeExtractor) Extract(ctx context.Context, req llm.ExtractRequest) (llm.ExtractResult, error) {
+	f.mu.Lock()
+	n := len(f.reqs)
+	f.reqs = append(f.reqs, req)
+	f.inFlight++
+	f.maxIn = max(f.maxIn, f.inFlight)
+	gate := f.gate
+	f.mu.Unlock()
+	f.called <- struct{}{}
+	defer func() {
+		f.mu.Lock()
+		f.inFlight--
+		f.mu.Unlock()
+	}()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return llm.ExtractResult{}, ctx.Err()
+		}
+	}
+	if n < len(f.results) {
+		return llm.ExtractResult{Snapshot: f.results[n], PromptTokens: 100}, nil
+	}
+	return llm.ExtractResult{}, errors.New("no more scripted results")
+}
+
+func (f *fakeExtractor) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.reqs)
+}
+
+func chars(names ...string) story.Snapshot {
+	var s story.Snapshot
+	for _, n := range names {
+		s.Characters = append(s.Characters, story.Character{Name: n, Description: "someone called " + n})
+	}
+	return s
+}
+
+// chatTurn sends one chat and waits for its reply.
+func chatTurn(t *testing.T, s *Sessions, user, sessionID, text string) ChatAccepted {
+	t.Helper()
+	rec := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, SessionID: sessionID, Text: text, Subscriber: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.untilDone(t)
+	return acc
+}
+
+func TestDossierBatchesTurns(t *testing.T) {
+	clock := &fakeClock{}
+	ex := newFakeExtractor(chars("Ada"), chars("Ada", "Tom"))
+	s, store := newTestSessions(t, newFakeModel(), func(c *Config) {
+		c.Extractor, c.ExtractTurns, c.ExtractTokens, c.After = ex, 2, 1_000_000, clock.After
+	})
+	user := uuid.NewString()
+	acc := chatTurn(t, s, user, "", "My grandmother Ada kept a lighthouse")
+	if ex.calls() != 0 {
+		t.Fatal("extracted after one turn; the batch is two")
+	}
+	chatTurn(t, s, user, acc.SessionID, "Tom brings the mail")
+	<-ex.called
+	eventually(t, "version 1", func() bool {
+		d, err := store.GetDossier(ctx(t), acc.ProjectID)
+		return err == nil && d.Version == 1
+	})
+	if got := len(ex.reqs[0].Turns); got != 2 {
+		t.Fatalf("first extraction saw %d turns, want 2", got)
+	}
+	// One more turn waits for the idle timer.
+	chatTurn(t, s, user, acc.SessionID, "The storm comes")
+	if ex.calls() != 1 {
+		t.Fatal("extracted before the batch was full or idle")
+	}
+	eventually(t, "the idle timer", func() bool { return clock.Pending() > 0 })
+	clock.Fire()
+	<-ex.called
+	eventually(t, "version 2", func() bool {
+		d, err := store.GetDossier(ctx(t), acc.ProjectID)
+		return err == nil && d.Version == 2
+	})
+	// Only the new turn went to the model, with the dossier so far.
+	if req := ex.reqs[1]; len(req.Turns) != 1 || req.Turns[0].User != "The storm comes" || len(req.Current.Characters) != 1 {
+		t.Fatalf("second request %+v", req)
+	}
+	vs, _ := store.ListDossierVersions(ctx(t), acc.ProjectID)
+	if vs[0].Source != "extraction" || vs[0].SeqFrom == 0 || vs[0].SeqTo <= vs[0].SeqFrom {
+		t.Fatalf("version source/seqs %+v", vs[0])
+	}
+}
+
+func TestOneExtractionInFlight(t *testing.T) {
+	ex := newFakeExtractor(chars("Ada"), chars("Tom"), chars("Mei"))
+	ex.gate = make(chan struct{})
+	s, _ := newTestSessions(t, newFakeModel(), func(c *Config) {
+		c.Extractor, c.ExtractTurns, c.After = ex, 1, (&fakeClock{}).After
+	})
+	user := uuid.NewString()
+	acc := chatTurn(t, s, user, "", "Ada")
+	<-ex.called
+	chatTurn(t, s, user, acc.SessionID, "Tom")
+	chatTurn(t, s, user, acc.SessionID, "more")
+	if ex.calls() != 1 {
+		t.Fatalf("%d extractions while one was in flight", ex.calls())
+	}
+	close(ex.gate)
+	// The turns that arrived meanwhile go to later batches: none is lost,
+	// and no two extractions ever overlap.
+	eventually(t, "every turn extracted", func() bool {
+		ex.mu.Lock()
+		defer ex.mu.Unlock()
+		n := 0
+		for _, r := range ex.reqs {
+			n += len(r.Turns)
+		}
+		return n == 3
+	})
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.maxIn != 1 {
+		t.Fatalf("%d extractions in flight at once", ex.maxIn)
+	}
+}
+
+func TestEditSurvivesExtraction(t *testing.T) {
+	ex := newFakeExtractor(story.Snapshot{Characters: []story.Character{{Name: "Ada", Description: "a lighthouse keeper who hates the sea"}}})
+	s, store := newTestSessions(t, newFakeModel(), func(c *Config) {
+		c.Extractor, c.ExtractTurns, c.After = ex, 1, (&fakeClock{}).After
+	})
+	user := uuid.NewString()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The person writes the dossier first.
+	d, err := s.EditDossier(ctx(t), DossierEdit{UserID: user, ProjectID: acc.ProjectID, Create: true,
+		Snapshot: story.Snapshot{Characters: []story.Character{{Name: "Ada", Description: "loves the sea"}}}})
+	if err != nil || d.Version != 1 {
+		t.Fatalf("create: %+v %v", d, err)
+	}
+	<-ex.called // the first turn's extraction contradicts the edit
+	eventually(t, "extraction applied", func() bool { return ex.calls() == 1 })
+	chatTurn(t, s, user, acc.SessionID, "flush") // let the actor settle
+	got, _ := store.GetDossier(ctx(t), acc.ProjectID)
+	var snap story.Snapshot
+	if err := jsonUnmarshal(got.Snapshot, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Characters) != 1 || snap.Characters[0].Description != "loves the sea" {
+		t.Fatalf("the person's edit was overwritten: %+v", snap.Characters)
+	}
+}
+
+func TestConcurrentEditsOneConflict(t *testing.T) {
+	s, _ := newTestSessions(t, newFakeModel(), nil)
+	user, project := uuid.NewString(), uuid.NewString()
+	if _, err := s.EditDossier(ctx(t), DossierEdit{UserID: user, ProjectID: project, Create: true, Snapshot: chars("Ada")}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for _, name := range []string{"Tom", "Mei"} {
+		go func() {
+			_, err := s.EditDossier(context.Background(), DossierEdit{UserID: user, ProjectID: project, ExpectedVersion: 1, Snapshot: chars("Ada", name)})
+			errs <- err
+		}()
+	}
+	e1, e2 := <-errs, <-errs
+	if (e1 == nil) == (e2 == nil) || !errors.Is(errors.Join(e1, e2), ErrVersionConflict) {
+		t.Fatalf("two edits of version 1: %v, %v", e1, e2)
+	}
+	if _, err := s.EditDossier(ctx(t), DossierEdit{UserID: uuid.NewString(), ProjectID: project, ExpectedVersion: 2, Snapshot: chars("X")}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a stranger's edit: %v", err)
+	}
+}
+
+func TestDossierEventsReachFollowers(t *testing.T) {
+	ex := newFakeExtractor(chars("Ada"), story.Snapshot{})
+	s, _ := newTestSessions(t, newFakeModel(), func(c *Config) {
+		c.Extractor, c.ExtractTurns, c.After = ex, 1, (&fakeClock{}).After
+	})
+	user := uuid.NewString()
+	follower := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "Ada", Subscriber: follower, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dossierEv *Event
+	for dossierEv == nil {
+		if ev := follower.next(t); ev.Type == EventDossier {
+			dossierEv = &ev
+		}
+	}
+	if u := dossierEv.Dossier; u.ProjectID != acc.ProjectID || u.Version != 1 || len(u.Changed) != 1 || u.Changed[0] != "characters" {
+		t.Fatalf("dossier event %+v", u)
+	}
+	// The next reply's metadata says the dossier changed; the one after
+	// (garbage extraction: no new version) says it did not.
+	evs := chatAndCollect(t, s, user, acc.SessionID, "next")
+	if m := metaOf(evs); m == nil || !m.DossierUpdated {
+		t.Fatalf("metadata after an update: %+v", m)
+	}
+	<-ex.called
+	evs = chatAndCollect(t, s, user, acc.SessionID, "again")
+	if m := metaOf(evs); m == nil || m.DossierUpdated {
+		t.Fatalf("metadata without an update: %+v", m)
+	}
+}
+
+func chatAndCollect(t *testing.T, s *Sessions, user, sessionID, text string) []Event {
+	rec := newRecorder()
+	if _, err := s.Chat(ctx(t), ChatRequest{UserID: user, SessionID: sessionID, Text: text, Subscriber: rec}); err != nil {
+		t.Fatal(err)
+	}
+	return rec.untilDone(t)
+}
+
+func metaOf(evs []Event) *Metadata {
+	for _, ev := range evs {
+		if ev.Type == EventMetadata {
+			return ev.Metadata
+		}
+	}
+	return nil
+}

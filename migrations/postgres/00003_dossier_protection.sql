@@ -1,0 +1,7 @@
+-- Dossier protection (postgres dialect; keep in step with the other dialect).
+-- +goose Up
+-- protection_json holds what people edited by hand in a dossier: an opaque
+-- JSON object to the store, replaced by SaveDossier and left alone by
+-- UpdateDossier.
+ALTER TABLE dossiers
+    ADD COLUMN protection_json jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(protection_json) = 'object');
