@@ -71,7 +71,10 @@ type (
 	extractionDone struct {
 		batch []turnCompleted
 		res   llm.ExtractResult
-		err   error
+		// estimate is the request's prompt tokens, for results that report
+		// none (the offline extractor).
+		estimate int
+		err      error
 	}
 	dossierSaved struct {
 		d       persistence.Dossier
@@ -123,6 +126,7 @@ type dossierActor struct {
 	stopTimer     func()
 	pendingIO     int
 	draining      bool
+	refreshAsked  bool // a refresh came while an extraction was in flight
 	lastActive    time.Time
 }
 
@@ -201,6 +205,8 @@ func (a *dossierActor) command(ctx actor.Context, m any) {
 		started := len(a.pending) > 0 && !a.extracting
 		if started {
 			a.extract(ctx)
+		} else if a.extracting && len(a.pending) > 0 {
+			a.refreshAsked = true // extract the rest as soon as this one is done
 		}
 		m.reply <- refreshResult{started: started || a.extracting}
 	}
@@ -259,8 +265,17 @@ func (a *dossierActor) turn(ctx actor.Context, t *turnCompleted) {
 	}
 	a.pending = append(a.pending, *t)
 	a.pendingTokens += llm.EstimateTokens(t.user) + llm.EstimateTokens(t.assistant)
+	a.maybeExtract(ctx)
+}
+
+// maybeExtract extracts the pending batch if it is big enough (or a
+// refresh asked for it); otherwise it (re)arms the idle timer.
+func (a *dossierActor) maybeExtract(ctx actor.Context) {
+	if len(a.pending) == 0 {
+		return
+	}
 	cfg := a.s.cfg
-	if a.pendingTokens >= cfg.ExtractTokens || len(a.pending) >= cfg.ExtractTurns {
+	if a.refreshAsked || a.pendingTokens >= cfg.ExtractTokens || len(a.pending) >= cfg.ExtractTurns {
 		a.extract(ctx)
 		return
 	}
@@ -280,7 +295,7 @@ func (a *dossierActor) extract(ctx actor.Context) {
 	}
 	batch := a.pending
 	a.pending, a.pendingTokens = nil, 0
-	a.extracting = true
+	a.extracting, a.refreshAsked = true, false
 	if a.stopTimer != nil {
 		a.stopTimer() // the batch it waited for is on its way
 		a.stopTimer = nil
@@ -298,7 +313,7 @@ func (a *dossierActor) extract(ctx actor.Context) {
 		if err != nil && !errors.Is(err, context.Canceled) {
 			res, err = extractor.Extract(c, req) // one retry, as the issue says
 		}
-		root.Send(self, extractionDone{batch: batch, res: res, err: err})
+		root.Send(self, extractionDone{batch: batch, res: res, estimate: llm.ExtractionPromptTokens(req), err: err})
 	})
 	if !started {
 		a.pendingIO--
@@ -312,10 +327,14 @@ func (a *dossierActor) extracted(ctx actor.Context, msg extractionDone) {
 	if msg.err != nil {
 		a.s.extractionFailures.Add(1)
 		a.s.cfg.Logger.Warn("extraction failed; the dossier is unchanged", "project_id", a.projectID, "err", msg.err)
-		a.extract(ctx) // turns that arrived meanwhile
+		a.maybeExtract(ctx) // turns that arrived meanwhile
 		return
 	}
-	a.s.extractionPromptTokens.Add(int64(msg.res.PromptTokens))
+	tokens := msg.res.PromptTokens
+	if tokens == 0 {
+		tokens = msg.estimate
+	}
+	a.s.extractionPromptTokens.Add(int64(tokens))
 	merged, changed := story.Merge(a.snap, a.protect, msg.res.Snapshot)
 	if len(changed) > 0 {
 		first, last := msg.batch[0], msg.batch[len(msg.batch)-1]
@@ -323,7 +342,7 @@ func (a *dossierActor) extracted(ctx actor.Context, msg extractionDone) {
 			Source: persistence.SourceExtraction, SeqFrom: first.seqFrom, SeqTo: last.seqTo,
 		}, changed, nil)
 	}
-	a.extract(ctx)
+	a.maybeExtract(ctx) // turns that arrived meanwhile form the next batch
 }
 
 // edit applies a person's edit: their changes become protected.

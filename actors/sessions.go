@@ -66,8 +66,8 @@ type Config struct {
 	Extractor Extractor
 	// ExtractTokens, ExtractTurns and ExtractIdle decide when a project's
 	// finished turns are extracted: when the batch holds this many tokens
-	// (default 1200) or turns (default 4), or after this long without a new
-	// turn (default 20s); see docs/dossier.md.
+	// (default 2000) or turns (default 10), or after this long without a new
+	// turn (default 90s); see docs/dossier.md.
 	ExtractTokens int
 	ExtractTurns  int
 	ExtractIdle   time.Duration
@@ -103,13 +103,13 @@ func (c *Config) setDefaults() {
 		c.StoreTimeout = 10 * time.Second
 	}
 	if c.ExtractTokens <= 0 {
-		c.ExtractTokens = 1200
+		c.ExtractTokens = 2000
 	}
 	if c.ExtractTurns <= 0 {
-		c.ExtractTurns = 4
+		c.ExtractTurns = 10
 	}
 	if c.ExtractIdle <= 0 {
-		c.ExtractIdle = 20 * time.Second
+		c.ExtractIdle = 90 * time.Second
 	}
 	if c.After == nil {
 		c.After = func(d time.Duration, f func()) func() {

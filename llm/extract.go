@@ -113,3 +113,10 @@ func cloneSnapshot(s story.Snapshot) story.Snapshot {
 	out.Scenes = append([]story.Scene(nil), s.Scenes...)
 	return out
 }
+
+// ExtractionPromptTokens estimates the prompt tokens an extraction request
+// costs with a model (system prompt, current dossier, turns): what the
+// offline extractor would have spent, and how the eval compares approaches.
+func ExtractionPromptTokens(req ExtractRequest) int {
+	return EstimateMessagesTokens(extractionMessages(req))
+}

@@ -84,9 +84,9 @@ var settings = []struct{ name, def, help string }{
 	{"STORYD_IDLE_TIMEOUT", "5m", "idle time after which a session actor passivates"},
 	{"STORYD_CONTEXT_TOKENS", "12000", "token budget of the chat context window"},
 	{"STORYD_MAX_TEXT_BYTES", "32768", "largest accepted chat message, in bytes"},
-	{"STORYD_EXTRACT_TOKENS", "1200", "extract the dossier once this many tokens of new turns wait"},
-	{"STORYD_EXTRACT_TURNS", "4", "or once this many new turns wait"},
-	{"STORYD_EXTRACT_IDLE", "20s", "or after this long without a new turn"},
+	{"STORYD_EXTRACT_TOKENS", "2000", "extract the dossier once this many tokens of new turns wait"},
+	{"STORYD_EXTRACT_TURNS", "10", "or once this many new turns wait"},
+	{"STORYD_EXTRACT_IDLE", "90s", "or after this long without a new turn"},
 }
 
 // loadConfig reads the configuration through getenv. environ lists the
