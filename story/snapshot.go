@@ -122,21 +122,6 @@ func (s Snapshot) JSON() json.RawMessage {
 	return b
 }
 
-// Summary is what a dossier list shows.
-type Summary struct {
-	Title          string
-	CharacterCount int
-	ThemeCount     int
-}
-
-// Summarize reads a stored snapshot for a list. A snapshot that does not
-// parse summarises as empty: a list never fails on one bad row.
-func Summarize(raw []byte) Summary {
-	var s Snapshot
-	_ = json.Unmarshal(raw, &s)
-	return Summary{Title: strings.TrimSpace(s.Title), CharacterCount: len(s.Characters), ThemeCount: len(s.Themes)}
-}
-
 func cleanList(in []string) []string {
 	out := make([]string, 0, len(in))
 	for _, v := range in {

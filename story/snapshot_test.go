@@ -51,13 +51,3 @@ func TestParse(t *testing.T) {
 		})
 	}
 }
-
-func TestSummarize(t *testing.T) {
-	s := Summarize([]byte(`{"title":" Gull Rock ","characters":[{"name":"Ada"},{"name":"Tom"}],"themes":["Duty"]}`))
-	if s.Title != "Gull Rock" || s.CharacterCount != 2 || s.ThemeCount != 1 {
-		t.Fatalf("%+v", s)
-	}
-	if s := Summarize([]byte(`not json`)); s != (Summary{}) {
-		t.Fatalf("bad row summarised as %+v", s)
-	}
-}

@@ -41,7 +41,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		who = identity{UserID: uuid.NewString(), Anonymous: true, Minted: true}
+		who = identity{UserID: uuid.NewString(), Anonymous: true}
 	}
 	q := newQueue(s.cfg.QueueSize)
 	accepted, err := s.cfg.Sessions.Chat(r.Context(), actors.ChatRequest{

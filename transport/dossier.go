@@ -162,9 +162,15 @@ func (s *Server) handleCreateDossier(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	d, err := s.cfg.Sessions.EditDossier(r.Context(), actors.DossierEdit{
+	s.editDossier(w, r, http.StatusCreated, actors.DossierEdit{
 		UserID: who.UserID, Anonymous: !who.Registered, ProjectID: projectID, Snapshot: snap, Create: true,
 	})
+}
+
+// editDossier sends a person's edit to the dossier's actor and answers
+// with the new version.
+func (s *Server) editDossier(w http.ResponseWriter, r *http.Request, status int, e actors.DossierEdit) {
+	d, err := s.cfg.Sessions.EditDossier(r.Context(), e)
 	if err != nil {
 		if r.Context().Err() == nil {
 			writeError(w, s.dossierError(err))
@@ -172,7 +178,7 @@ func (s *Server) handleCreateDossier(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", etag(d.Version))
-	writeJSON(w, http.StatusCreated, toDossierJSON(d))
+	writeJSON(w, status, toDossierJSON(d))
 }
 
 // dossierError maps an error of a dossier edit to the client's answer.
@@ -214,17 +220,9 @@ func (s *Server) handleUpdateDossier(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	updated, err := s.cfg.Sessions.EditDossier(r.Context(), actors.DossierEdit{
+	s.editDossier(w, r, http.StatusOK, actors.DossierEdit{
 		UserID: who.UserID, ProjectID: d.ProjectID, Snapshot: snap, ExpectedVersion: expected,
 	})
-	if err != nil {
-		if r.Context().Err() == nil {
-			writeError(w, s.dossierError(err))
-		}
-		return
-	}
-	w.Header().Set("ETag", etag(updated.Version))
-	writeJSON(w, http.StatusOK, toDossierJSON(updated))
 }
 
 // refreshResponse answers POST /api/v1/dossier/{project_id}/refresh.

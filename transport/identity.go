@@ -28,9 +28,7 @@ type identity struct {
 	Anonymous bool
 	// Registered is true when the id comes from a verified token.
 	Registered bool
-	// Minted is true when the server made the id up for this request.
-	Minted bool
-	Email  string
+	Email      string
 	// ExpiresAt is the token's expiry (zero for an anonymous id).
 	ExpiresAt time.Time
 }
