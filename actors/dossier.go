@@ -335,6 +335,7 @@ func (a *dossierActor) extracted(ctx actor.Context, msg extractionDone) {
 		tokens = msg.estimate
 	}
 	a.s.extractionPromptTokens.Add(int64(tokens))
+	a.s.extractionCompletionTokens.Add(int64(msg.res.CompletionTokens))
 	merged, changed := story.Merge(a.snap, a.protect, msg.res.Snapshot)
 	if len(changed) > 0 {
 		first, last := msg.batch[0], msg.batch[len(msg.batch)-1]

@@ -66,8 +66,8 @@ type Config struct {
 	Extractor Extractor
 	// ExtractTokens, ExtractTurns and ExtractIdle decide when a project's
 	// finished turns are extracted: when the batch holds this many tokens
-	// (default 2000) or turns (default 10), or after this long without a new
-	// turn (default 90s); see docs/dossier.md.
+	// (DefaultExtractTokens) or turns (DefaultExtractTurns), or after this
+	// long without a new turn (default 90s); see docs/dossier.md.
 	ExtractTokens int
 	ExtractTurns  int
 	ExtractIdle   time.Duration
@@ -103,10 +103,10 @@ func (c *Config) setDefaults() {
 		c.StoreTimeout = 10 * time.Second
 	}
 	if c.ExtractTokens <= 0 {
-		c.ExtractTokens = 2000
+		c.ExtractTokens = DefaultExtractTokens
 	}
 	if c.ExtractTurns <= 0 {
-		c.ExtractTurns = 10
+		c.ExtractTurns = DefaultExtractTurns
 	}
 	if c.ExtractIdle <= 0 {
 		c.ExtractIdle = 90 * time.Second
@@ -141,17 +141,28 @@ type Sessions struct {
 
 	// Extraction counters, for Stats.
 	extractions, extractionFailures, extractionPromptTokens atomic.Int64
+	extractionCompletionTokens                              atomic.Int64
 }
 
-// ExtractionStats counts the extractions run since start.
+// Default batching of extraction (docs/dossier.md says why): a call costs
+// a fixed ~1,100 tokens (instructions, the dossier's brief, the JSON
+// schema), so a batch waits for about as much new conversation.
+const (
+	DefaultExtractTokens = 1000
+	DefaultExtractTurns  = 16
+)
+
+// ExtractionStats counts the extractions run since start, and the tokens
+// the model reported for them (prompt tokens are estimated for the offline
+// extractor, which calls no model).
 type ExtractionStats struct {
-	Calls, Failures, PromptTokens int64
+	Calls, Failures, PromptTokens, CompletionTokens int64
 }
 
 // Stats returns the extraction counters.
 func (s *Sessions) Stats() ExtractionStats {
 	return ExtractionStats{Calls: s.extractions.Load(), Failures: s.extractionFailures.Load(),
-		PromptTokens: s.extractionPromptTokens.Load()}
+		PromptTokens: s.extractionPromptTokens.Load(), CompletionTokens: s.extractionCompletionTokens.Load()}
 }
 
 // EditDossier applies a person's edit to a project's dossier through its

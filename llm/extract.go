@@ -43,11 +43,13 @@ type ExtractRequest struct {
 // the interviewer answered. Facts come from User only; Assistant is context.
 type Turn struct{ User, Assistant string }
 
-// ExtractResult is what an extractor says the dossier should now contain.
-// The caller merges it into the stored dossier (hand edits win) and decides
-// whether anything changed.
+// ExtractResult is what an extractor found in the new turns. The caller
+// merges it into the stored dossier (story.Merge: hand edits win, nothing
+// is deleted) and decides whether anything changed.
 type ExtractResult struct {
-	// Snapshot is the whole dossier after the new turns, normalised.
+	// Snapshot holds what the new turns add, normalised: the model answers
+	// only that; the offline extractor answers the current dossier with
+	// its findings added. Either merges the same way.
 	Snapshot story.Snapshot
 	// PromptTokens and CompletionTokens come from the API's usage report
 	// when it has one, else they are estimated; both are 0 when no model

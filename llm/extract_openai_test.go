@@ -167,8 +167,8 @@ func TestOpenAIExtractorRequestShape(t *testing.T) {
 	prompt := r.Messages[1].Content
 	cur := req.Current
 	cur.Normalize()
-	if !strings.Contains(prompt, string(cur.JSON())) {
-		t.Errorf("prompt lacks the current dossier JSON %s:\n%s", cur.JSON(), prompt)
+	if brief := cur.BriefFor(req.Turns[0].User + "\n" + req.Turns[1].User); !strings.Contains(prompt, "The dossier so far:\n"+brief+"\n") {
+		t.Errorf("prompt lacks the current dossier's brief %s:\n%s", brief, prompt)
 	}
 	for _, want := range []string{
 		"[Turn 1]\nPerson: Her only friend is Tom Pruitt, the mailboat captain.\nInterviewer: Tell me about Tom.\n",
@@ -482,5 +482,35 @@ func waitRequests(t *testing.T, s *llmtest.Server, n int) {
 			t.Fatalf("server got %d requests, want %d", len(s.Requests()), n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// An interviewer line shrinks to its closing question: the person's next
+// answer answers it; the rest restates what the person said.
+func TestInterviewerCue(t *testing.T) {
+	long := strings.Repeat("word ", 80) + "?"
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"   ", ""},
+		{"Okay.", "Okay."},
+		{"Ada Whitlock — I'd like to know more. Who else matters to her?", "Who else matters to her?"},
+		{"So she keeps the light. Where does it happen? Tell me the place.", "Where does it happen? Tell me the place."},
+		{"First part. Second part.", "Second part."},
+		{long, truncateText(strings.TrimSpace(long), interviewerCueMax)},
+	} {
+		if got := interviewerCue(c.in); got != c.want {
+			t.Errorf("interviewerCue(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if got := interviewerCue(c.in); len(got) > interviewerCueMax+len("…") {
+			t.Errorf("interviewerCue(%q) is %d bytes", c.in, len(got))
+		}
+	}
+}
+
+// An empty dossier says so instead of sending an empty brief.
+func TestExtractionPromptOfEmptyDossier(t *testing.T) {
+	msgs := extractionMessages(ExtractRequest{Turns: []Turn{{User: "It's about duty."}}})
+	if !strings.HasPrefix(msgs[1].Content, "The dossier is empty so far.\n\nNew turns") {
+		t.Errorf("prompt:\n%s", msgs[1].Content)
 	}
 }

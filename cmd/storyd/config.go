@@ -84,8 +84,8 @@ var settings = []struct{ name, def, help string }{
 	{"STORYD_IDLE_TIMEOUT", "5m", "idle time after which a session actor passivates"},
 	{"STORYD_CONTEXT_TOKENS", "12000", "token budget of the chat context window"},
 	{"STORYD_MAX_TEXT_BYTES", "32768", "largest accepted chat message, in bytes"},
-	{"STORYD_EXTRACT_TOKENS", "2000", "extract the dossier once this many tokens of new turns wait"},
-	{"STORYD_EXTRACT_TURNS", "10", "or once this many new turns wait"},
+	{"STORYD_EXTRACT_TOKENS", "1000", "extract the dossier once this many tokens of new turns wait"},
+	{"STORYD_EXTRACT_TURNS", "", "or once this many new turns wait (default 16; 1 with the offline extractor)"},
 	{"STORYD_EXTRACT_IDLE", "90s", "or after this long without a new turn"},
 }
 
@@ -143,7 +143,7 @@ func loadConfig(getenv func(string) string, environ []string) (config, error) {
 		ContextTokens:     p.intRange("STORYD_CONTEXT_TOKENS", 256, 1_000_000),
 		MaxTextBytes:      p.intRange("STORYD_MAX_TEXT_BYTES", 1, 1<<20),
 		ExtractTokens:     p.intRange("STORYD_EXTRACT_TOKENS", 1, 1_000_000),
-		ExtractTurns:      p.intRange("STORYD_EXTRACT_TURNS", 1, 1000),
+		ExtractTurns:      p.intRangeOr("STORYD_EXTRACT_TURNS", 1, 1000, 0),
 		ExtractIdle:       p.duration("STORYD_EXTRACT_IDLE"),
 	}
 	if p.err != nil {
@@ -253,6 +253,15 @@ func (p *parser) intRange(name string, lo, hi int) int {
 		p.fail(name, v, fmt.Sprintf("want an integer from %d to %d", lo, hi))
 	}
 	return n
+}
+
+// intRangeOr is intRange for a setting without a fixed default: unset
+// gives def.
+func (p *parser) intRangeOr(name string, lo, hi, def int) int {
+	if p.get(name) == "" {
+		return def
+	}
+	return p.intRange(name, lo, hi)
 }
 
 func (p *parser) oneOf(name string, options ...string) string {

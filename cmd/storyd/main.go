@@ -258,6 +258,9 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
+	if _, offline := extractor.(*llm.OfflineExtractor); offline && cfg.ExtractTurns == 0 {
+		cfg.ExtractTurns = 1 // it costs nothing: the dossier follows every turn
+	}
 	logger.Info("dossier extraction", "extractor", extractorName)
 	var deps []transport.Dependency
 	if cfg.RedisURL != "" {

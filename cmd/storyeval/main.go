@@ -1,14 +1,23 @@
 // Command storyeval measures dossier extraction: it plays each story
 // conversation of an eval file through storyd's session and dossier actors
 // (in process, on a temporary SQLite store), compares the resulting dossier
-// with the gold one, and counts the extraction calls and prompt tokens —
-// beside what the original backend would have spent (the whole transcript
-// re-sent every two user turns).
+// with the gold one, and counts the extraction calls and prompt tokens.
+// Beside it, on the same transcript and the same model, it runs the
+// original backend's approach (the whole transcript re-sent every two user
+// turns, the answer replacing the dossier) and scores that too.
 //
 //	go run ./cmd/storyeval -stories ../shared/eval/stories.json
 //
-// With OPENAI_API_KEY or OPENAI_BASE_URL (or EXTRACTION_*) set, extraction
-// uses that provider (EXTRACTION_MODEL); otherwise the offline extractor.
+// The model: with OPENAI_API_KEY or OPENAI_BASE_URL (or EXTRACTION_*) set,
+// that provider (EXTRACTION_MODEL, default gpt-4o). Otherwise a fake
+// OpenAI-compatible server on loopback (llm/llmtest) whose "model" reads
+// the Person lines of the prompt it gets with the offline heuristics and
+// answers in the strict JSON-schema format: both approaches then go
+// through the real OpenAI extractor and the wire, and the calls and prompt
+// tokens are what the server received and reported. With -offline the
+// actors use the offline extractor in process instead (what make run
+// does); the original is then not run.
+//
 // The interviewer is always the offline one, so runs are reproducible.
 package main
 
@@ -21,6 +30,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +39,7 @@ import (
 
 	"github.com/storyd/storyd/actors"
 	"github.com/storyd/storyd/llm"
+	"github.com/storyd/storyd/llm/llmtest"
 	"github.com/storyd/storyd/persistence"
 	"github.com/storyd/storyd/story"
 )
@@ -47,31 +58,61 @@ type evalFile struct {
 type evalStory struct {
 	ID        string   `json:"id"`
 	UserTurns []string `json:"user_turns"`
-	Gold      struct {
-		Characters []struct {
-			Name    string   `json:"name"`
-			Aliases []string `json:"aliases"`
-		} `json:"characters"`
-		Locations  []string `json:"locations"`
-		Themes     []string `json:"themes"`
-		PlotPoints []string `json:"plot_points"`
-	} `json:"gold"`
+	Gold      gold     `json:"gold"`
+}
+
+type gold struct {
+	Characters []struct {
+		Name    string   `json:"name"`
+		Aliases []string `json:"aliases"`
+	} `json:"characters"`
+	Locations  []string `json:"locations"`
+	Themes     []string `json:"themes"`
+	PlotPoints []string `json:"plot_points"`
+}
+
+// cost is what an approach spent on extraction.
+type cost struct {
+	calls, promptTokens, completionTokens int64
 }
 
 // outcome is one played conversation.
 type outcome struct {
-	dossier      story.Snapshot
-	calls        int64
-	promptTokens int64
-	// original is the original backend's cost on the same transcript.
-	originalCalls, originalTokens int
+	dossier    story.Snapshot
+	cost       cost
+	transcript []llm.Turn
 }
+
+// maxTurns bounds -lengths.
+const maxTurns = 500
+
+// batch holds the batching settings of -extract-turns and -extract-tokens.
+var batch actors.Config
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	fs := flag.NewFlagSet("storyeval", flag.ContinueOnError)
+	fs.SetOutput(out)
 	path := fs.String("stories", "../shared/eval/stories.json", "eval file")
+	offline := fs.Bool("offline", false, "extract with the offline extractor in process (no model, no original run)")
+	fs.IntVar(&batch.ExtractTurns, "extract-turns", 0, "batch size in turns (0: storyd's default)")
+	fs.IntVar(&batch.ExtractTokens, "extract-tokens", 0, "batch size in tokens (0: storyd's default)")
+	lengths := fs.String("lengths", "30,60", "comma-separated conversation lengths to measure cost at (the stories' turns cycled); empty for none")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var ns []int
+	for _, f := range strings.Split(*lengths, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 2 || n > maxTurns {
+			return fmt.Errorf("-lengths: %q is not a number of turns from 2 to %d", f, maxTurns)
+		}
+		ns = append(ns, n)
 	}
 	raw, err := os.ReadFile(*path)
 	if err != nil {
@@ -81,29 +122,62 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return fmt.Errorf("parse %s: %w", *path, err)
 	}
-	extractor, name, err := extractorFrom(getenv)
-	if err != nil {
-		return err
+	if len(f.Stories) == 0 {
+		return fmt.Errorf("%s holds no stories", *path)
 	}
-	fmt.Fprintf(out, "extractor: %s\n\n", name)
-	fmt.Fprintf(out, "%-14s %-22s %-22s %-22s %-22s %s\n", "story", "characters P/R/F1", "locations P/R/F1", "themes P/R/F1", "plot points P/R/F1", "calls / prompt tokens (original)")
+
+	var (
+		extractor  actors.Extractor
+		original   *llm.OpenAIExtractor
+		schemaNote string
+	)
+	if *offline {
+		e := llm.NewOfflineExtractor()
+		extractor = e
+		fmt.Fprintf(out, "extractor: %s, in process\n\n", e.Name())
+	} else {
+		e, name, fake, err := extractorFrom(getenv)
+		if err != nil {
+			return err
+		}
+		if fake != nil {
+			defer fake.Close()
+			defer func() {
+				if rs := fake.Requests(); len(rs) > 0 {
+					schemaNote = fmt.Sprintf("\nEvery call also sends the JSON schema (response_format): about %d tokens, on both sides alike, not counted above.\n",
+						llm.EstimateTokens(string(rs[0].ResponseFormat)))
+					fmt.Fprint(out, schemaNote)
+				}
+			}()
+		}
+		extractor, original = e, e
+		fmt.Fprintf(out, "extractor: %s\n\n", name)
+	}
+
+	fmt.Fprintf(out, "%-13s %-9s %-16s %-16s %-16s %-16s %s\n", "story", "approach", "characters P/R/F1", "locations P/R/F1",
+		"themes P/R/F1", "plot points P/R/F1", "calls / prompt tokens / completion tokens")
+	var all []string
 	for _, s := range f.Stories {
+		all = append(all, s.UserTurns...)
 		o, err := play(ctx, extractor, s.UserTurns)
 		if err != nil {
 			return fmt.Errorf("story %s: %w", s.ID, err)
 		}
-		fmt.Fprintf(out, "%-14s %-22s %-22s %-22s %-22s %d / %d (%d / %d)\n", s.ID,
-			prf(scoreCharacters(o.dossier, s)), prf(score(o.dossier.Locations, s.Gold.Locations, sameLocation)),
-			prf(score(o.dossier.Themes, s.Gold.Themes, sameMeaning)), prf(score(o.dossier.PlotPoints, s.Gold.PlotPoints, sameMeaning)),
-			o.calls, o.promptTokens, o.originalCalls, o.originalTokens)
+		printScores(out, s.ID, "storyd", o.dossier, s.Gold, o.cost)
+		if original != nil {
+			d, c, err := playOriginal(ctx, original, o.transcript)
+			if err != nil {
+				return fmt.Errorf("story %s, original: %w", s.ID, err)
+			}
+			printScores(out, "", "original", d, s.Gold, c)
+		}
 	}
-	// Cost grows with length: the same stories' turns, cycled to 30 and 60.
-	fmt.Fprintf(out, "\n%-10s %-28s %-28s %s\n", "turns", "storyd calls / prompt tokens", "original calls / tokens", "ratio calls, tokens")
-	var all []string
-	for _, s := range f.Stories {
-		all = append(all, s.UserTurns...)
+	if len(ns) == 0 {
+		return nil
 	}
-	for _, n := range []int{30, 60} {
+	// Cost grows with length: the same stories' turns, cycled.
+	fmt.Fprintf(out, "\n%-6s %-30s %-30s %s\n", "turns", "storyd calls / prompt tokens", "original calls / prompt tokens", "ratio (calls, tokens)")
+	for _, n := range ns {
 		turns := make([]string, n)
 		for i := range turns {
 			turns[i] = all[i%len(all)]
@@ -112,69 +186,161 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%-10d %-28s %-28s %.1f×, %.1f×\n", n, fmt.Sprintf("%d / %d", o.calls, o.promptTokens),
-			fmt.Sprintf("%d / %d", o.originalCalls, o.originalTokens),
-			float64(o.originalCalls)/float64(max(o.calls, 1)), float64(o.originalTokens)/float64(max(o.promptTokens, 1)))
+		line := fmt.Sprintf("%-6d %-30s", n, fmt.Sprintf("%d / %d", o.cost.calls, o.cost.promptTokens))
+		if original != nil {
+			_, c, err := playOriginal(ctx, original, o.transcript)
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" %-30s %.1f×, %.1f×", fmt.Sprintf("%d / %d", c.calls, c.promptTokens),
+				float64(c.calls)/float64(max(o.cost.calls, 1)), float64(c.promptTokens)/float64(max(o.cost.promptTokens, 1)))
+		}
+		fmt.Fprintln(out, line)
 	}
 	return nil
 }
 
-func extractorFrom(getenv func(string) string) (actors.Extractor, string, error) {
+func printScores(out io.Writer, id, approach string, d story.Snapshot, g gold, c cost) {
+	fmt.Fprintf(out, "%-13s %-9s %-16s %-16s %-16s %-16s %d / %d / %d\n", id, approach,
+		prf(scoreCharacters(d, g)), prf(score(d.Locations, g.Locations, sameLocation)),
+		prf(score(d.Themes, g.Themes, sameMeaning)), prf(score(d.PlotPoints, g.PlotPoints, sameMeaning)),
+		c.calls, c.promptTokens, c.completionTokens)
+}
+
+// extractorFrom returns the OpenAI extractor for the configured provider,
+// or for a fake model it starts (returned, for the caller to close).
+func extractorFrom(getenv func(string) string) (*llm.OpenAIExtractor, string, *llmtest.Server, error) {
 	key, base := getenv("OPENAI_API_KEY"), getenv("OPENAI_BASE_URL")
 	if getenv("EXTRACTION_API_KEY") != "" || getenv("EXTRACTION_BASE_URL") != "" {
 		key, base = getenv("EXTRACTION_API_KEY"), getenv("EXTRACTION_BASE_URL")
 	}
-	if key == "" && base == "" {
-		e := llm.NewOfflineExtractor()
-		return e, e.Name(), nil
-	}
 	model := getenv("EXTRACTION_MODEL")
-	if model == "" {
-		model = "gpt-4o"
+	var fake *llmtest.Server
+	if key == "" && base == "" {
+		fake = llmtest.Start()
+		fake.SetResponder(fakeExtractionModel(llm.NewOfflineExtractor()))
+		key, base = "sk-fake", fake.URL()
 	}
-	e, err := llm.NewOpenAIExtractor(llm.OpenAIConfig{BaseURL: base, APIKey: key, Model: model})
+	e, err := llm.NewOpenAIExtractor(llm.OpenAIConfig{BaseURL: base, APIKey: key, Model: model, Timeout: 2 * time.Minute})
 	if err != nil {
-		return nil, "", err
+		if fake != nil {
+			fake.Close()
+		}
+		return nil, "", nil, err
 	}
-	return e, e.Name(), nil
+	name := e.Name()
+	if fake != nil {
+		name += " (a fake model on loopback: offline heuristics over the prompt's Person lines, answered over the OpenAI wire format)"
+	}
+	return e, name, fake, nil
+}
+
+// fakeExtractionModel answers an extraction request the way a model that
+// follows the prompt would, with heuristics instead of a model: it reads the
+// turns of the prompt (the Person and Interviewer lines) and answers what
+// the offline extractor finds in them, as strict schema JSON. It reads no
+// dossier brief: what it answers comes from the turns it was sent, so an
+// approach that sends the whole transcript gets the whole dossier back.
+func fakeExtractionModel(x *llm.OfflineExtractor) func(llmtest.Request) llmtest.Response {
+	return func(r llmtest.Request) llmtest.Response {
+		if len(r.Messages) == 0 {
+			return llmtest.Response{Status: 400}
+		}
+		turns := parseTurns(r.Messages[len(r.Messages)-1].Content)
+		res, err := x.Extract(context.Background(), llm.ExtractRequest{Turns: turns})
+		if err != nil {
+			return llmtest.Response{Status: 500}
+		}
+		answer := string(res.Snapshot.JSON())
+		return llmtest.Response{Tokens: []string{answer}, CompletionTokens: llm.EstimateTokens(answer)}
+	}
+}
+
+// parseTurns reads the turns back out of an extraction prompt: "[Turn n]"
+// opens a turn, "Person: " and "Interviewer: " open its two sides, other
+// lines continue the side they follow, up to the closing instruction.
+func parseTurns(prompt string) []llm.Turn {
+	var (
+		turns []llm.Turn
+		side  *string
+	)
+	for _, line := range strings.Split(prompt, "\n") {
+		switch {
+		case strings.HasPrefix(line, "[Turn "):
+			turns = append(turns, llm.Turn{})
+			side = nil
+		case len(turns) == 0:
+		case strings.HasPrefix(line, "Person: "):
+			t := &turns[len(turns)-1]
+			t.User, side = strings.TrimPrefix(line, "Person: "), &t.User
+		case strings.HasPrefix(line, "Interviewer: "):
+			t := &turns[len(turns)-1]
+			t.Assistant, side = strings.TrimPrefix(line, "Interviewer: "), &t.Assistant
+		case strings.HasPrefix(line, "Answer with "):
+			side = nil
+		case side != nil && line != "":
+			*side += "\n" + line
+		}
+	}
+	return turns
+}
+
+// newSessions starts the actors on a temporary SQLite store; stop undoes it.
+func newSessions(ctx context.Context, extractor actors.Extractor) (s *actors.Sessions, store *persistence.SQLite, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "storyeval-*")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var undo []func()
+	stop = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	undo = append(undo, func() { os.RemoveAll(dir) })
+	store, err = persistence.OpenSQLite(ctx, dir)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	undo = append(undo, func() { store.Close() })
+	if _, err := store.Migrate(ctx); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	undo = append(undo, system.Shutdown)
+	s, err = actors.NewSessions(system, actors.Config{
+		Store: store, Model: llm.NewOffline(llm.OfflineConfig{}), Extractor: extractor,
+		// The idle debounce never fires during a scripted run; the final
+		// refresh takes its place.
+		ExtractIdle:   time.Hour,
+		ExtractTurns:  batch.ExtractTurns,
+		ExtractTokens: batch.ExtractTokens,
+	})
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	undo = append(undo, func() { s.Shutdown(context.Background()) })
+	return s, store, stop, nil
 }
 
 // play runs one conversation through the actors with storyd's default
 // batching, then refreshes what is left, and reads the dossier.
 func play(ctx context.Context, extractor actors.Extractor, turns []string) (outcome, error) {
-	dir, err := os.MkdirTemp("", "storyeval-*")
+	sessions, store, stop, err := newSessions(ctx, extractor)
 	if err != nil {
 		return outcome{}, err
 	}
-	defer os.RemoveAll(dir)
-	store, err := persistence.OpenSQLite(ctx, dir)
-	if err != nil {
-		return outcome{}, err
-	}
-	defer store.Close()
-	if _, err := store.Migrate(ctx); err != nil {
-		return outcome{}, err
-	}
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(slog.DiscardHandler)
-	}))
-	defer system.Shutdown()
-	sessions, err := actors.NewSessions(system, actors.Config{
-		Store: store, Model: llm.NewOffline(llm.OfflineConfig{}), Extractor: extractor,
-		// The idle debounce never fires during a scripted run; the final
-		// refresh takes its place.
-		ExtractIdle: time.Hour,
-	})
-	if err != nil {
-		return outcome{}, err
-	}
-	defer sessions.Shutdown(context.Background())
+	defer stop()
 
 	var o outcome
 	user := uuid.NewString()
 	sessionID, projectID := "", ""
-	var transcript []llm.Turn
-	for i, text := range turns {
+	for _, text := range turns {
 		q := &collector{done: make(chan struct{})}
 		acc, err := sessions.Chat(ctx, actors.ChatRequest{UserID: user, Anonymous: true, SessionID: sessionID, Text: text, Subscriber: q})
 		if err != nil {
@@ -182,11 +348,7 @@ func play(ctx context.Context, extractor actors.Extractor, turns []string) (outc
 		}
 		<-q.done
 		sessionID, projectID = acc.SessionID, acc.ProjectID
-		transcript = append(transcript, llm.Turn{User: text, Assistant: q.reply.String()})
-		if (i+1)%2 == 0 { // the original re-sent the whole transcript every two user turns
-			o.originalCalls++
-			o.originalTokens += llm.ExtractionPromptTokens(llm.ExtractRequest{Turns: transcript})
-		}
+		o.transcript = append(o.transcript, llm.Turn{User: text, Assistant: q.reply.String()})
 	}
 	// Let the last batch through, then wait until every extraction is done.
 	waitIdle(sessions)
@@ -202,8 +364,33 @@ func play(ctx context.Context, extractor actors.Extractor, turns []string) (outc
 		_ = json.Unmarshal(d.Snapshot, &o.dossier)
 	}
 	st := sessions.Stats()
-	o.calls, o.promptTokens = st.Calls, st.PromptTokens
+	if st.Failures > 0 {
+		return outcome{}, fmt.Errorf("%d of %d extractions failed", st.Failures, st.Calls)
+	}
+	o.cost = cost{calls: st.Calls, promptTokens: st.PromptTokens, completionTokens: st.CompletionTokens}
 	return o, nil
+}
+
+// playOriginal replays the original backend's extraction on a transcript:
+// after every second user turn the whole transcript so far goes to the
+// model (the same prompt shape as storyd's, with an empty dossier), and its
+// answer replaces the dossier.
+func playOriginal(ctx context.Context, x *llm.OpenAIExtractor, transcript []llm.Turn) (story.Snapshot, cost, error) {
+	var (
+		d story.Snapshot
+		c cost
+	)
+	for i := 2; i <= len(transcript); i += 2 {
+		res, err := x.Extract(ctx, llm.ExtractRequest{Turns: transcript[:i]})
+		if err != nil {
+			return story.Snapshot{}, c, err
+		}
+		c.calls++
+		c.promptTokens += int64(res.PromptTokens)
+		c.completionTokens += int64(res.CompletionTokens)
+		d = res.Snapshot
+	}
+	return d, c, nil
 }
 
 // waitIdle waits until the extraction count stops moving.
@@ -246,9 +433,9 @@ func (c *collector) Drop(error) { close(c.done) }
 // points by meaning — here, at least half of the gold item's content words
 // appear in the extracted one (a documented, rough proxy).
 
-func scoreCharacters(d story.Snapshot, s evalStory) (p, r float64) {
+func scoreCharacters(d story.Snapshot, g gold) (p, r float64) {
 	matched := 0
-	for _, g := range s.Gold.Characters {
+	for _, g := range g.Characters {
 		names := append([]string{g.Name}, g.Aliases...)
 		for _, c := range d.Characters {
 			if anyEqualFold(c.Name, names) {
@@ -259,14 +446,14 @@ func scoreCharacters(d story.Snapshot, s evalStory) (p, r float64) {
 	}
 	correct := 0
 	for _, c := range d.Characters {
-		for _, g := range s.Gold.Characters {
+		for _, g := range g.Characters {
 			if anyEqualFold(c.Name, append([]string{g.Name}, g.Aliases...)) {
 				correct++
 				break
 			}
 		}
 	}
-	return ratio(correct, len(d.Characters)), ratio(matched, len(s.Gold.Characters))
+	return ratio(correct, len(d.Characters)), ratio(matched, len(g.Characters))
 }
 
 func anyEqualFold(name string, names []string) bool {

@@ -86,24 +86,46 @@ type Server struct {
 	srv     *httptest.Server
 	closing chan struct{}
 
-	mu       sync.Mutex
-	queue    []Response
-	requests []Request
-	nextID   int
-	gone     int
-	changed  chan struct{} // closed and replaced whenever gone grows
+	mu        sync.Mutex
+	queue     []Response
+	responder func(Request) Response
+	requests  []Request
+	nextID    int
+	gone      int
+	changed   chan struct{} // closed and replaced whenever gone grows
 }
 
 // NewServer starts a fake server that is closed when the test ends.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
+	s := Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake server outside a test (a command that measures
+// against a model, such as cmd/storyeval); the caller must Close it.
+func Start() *Server {
 	s := &Server{closing: make(chan struct{}), changed: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
-	t.Cleanup(func() {
-		close(s.closing) // release held replies before Close waits for them
-		s.srv.Close()
-	})
 	return s
+}
+
+// Close releases held replies and stops the server, waiting for the
+// requests in flight. Call it once.
+func (s *Server) Close() {
+	close(s.closing) // release held replies before Close waits for them
+	s.srv.Close()
+}
+
+// SetResponder makes the server compute the answer to each request that
+// finds no scripted [Response] queued, e.g. a fake extraction model that
+// answers from the prompt. f runs on the request's goroutine, possibly
+// concurrently.
+func (s *Server) SetResponder(f func(Request) Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.responder = f
 }
 
 // URL returns the API base URL including /v1, usable as a go-openai or
@@ -164,15 +186,21 @@ func (s *Server) markGone() {
 	s.changed = make(chan struct{})
 }
 
-// next pops the next scripted response, or the default one.
-func (s *Server) next() (Response, string) {
+// next pops the next scripted response, or asks the responder, or returns
+// the default one.
+func (s *Server) next(req Request) (Response, string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.nextID++
 	id := fmt.Sprintf("chatcmpl-fake%06d", s.nextID)
 	if len(s.queue) == 0 {
+		f := s.responder
+		s.mu.Unlock()
+		if f != nil {
+			return f(req), id
+		}
 		return Response{}, id
 	}
+	defer s.mu.Unlock()
 	r := s.queue[0]
 	s.queue = s.queue[1:]
 	return r, id
@@ -236,7 +264,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	resp, id := s.next()
+	resp, id := s.next(rec)
 	if resp.RetryAfter != "" {
 		w.Header().Set("Retry-After", resp.RetryAfter)
 	}

@@ -303,3 +303,27 @@ func TestHoldAndClientGone(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A responder answers from the request when nothing is scripted; scripted
+// responses still come first.
+func TestResponder(t *testing.T) {
+	s := llmtest.NewServer(t)
+	s.SetResponder(func(r llmtest.Request) llmtest.Response {
+		return llmtest.Response{Tokens: []string{"echo: ", r.Messages[len(r.Messages)-1].Content}}
+	})
+	s.Enqueue(llmtest.Response{Tokens: []string{"scripted"}})
+	cfg := openai.DefaultConfig("sk-x")
+	cfg.BaseURL = s.URL()
+	client := openai.NewClientWithConfig(cfg)
+	for _, want := range []string{"scripted", "echo: hi"} {
+		resp, err := client.CreateChatCompletion(t.Context(), openai.ChatCompletionRequest{
+			Model: "gpt-4o", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "hi"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Choices[0].Message.Content; got != want {
+			t.Errorf("answer %q, want %q", got, want)
+		}
+	}
+}
