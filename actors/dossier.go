@@ -454,7 +454,7 @@ func (a *dossierActor) saved(ctx actor.Context, msg dossierSaved) {
 	if len(msg.changed) > 0 {
 		a.s.root.Send(a.s.manager, &dossierChanged{update: DossierUpdate{
 			ProjectID: a.projectID, Version: msg.d.Version, Changed: msg.changed, Source: msg.source,
-		}})
+		}, memory: memoryOf(msg.d.Snapshot)})
 	}
 	if len(a.writes) > 0 {
 		next := a.writes[0]

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -302,4 +303,49 @@ func metaOf(evs []Event) *Metadata {
 		}
 	}
 	return nil
+}
+
+// The dossier is the story's memory: once it holds something, every reply's
+// prompt carries it (llm.DossierContext) — in the session that filled it,
+// from the next reply on, and in a new session of the same project from
+// its first reply.
+func TestDossierIsTheStorysMemory(t *testing.T) {
+	ex := newFakeExtractor(chars("Ada Whitlock"), story.Snapshot{}, story.Snapshot{})
+	model := newFakeModel()
+	s, store := newTestSessions(t, model, func(c *Config) {
+		c.Extractor, c.ExtractTurns, c.After = ex, 1, (&fakeClock{}).After
+	})
+	user := uuid.NewString()
+	memoryIn := func(prompt []llm.Message) string {
+		for _, m := range prompt {
+			if m.Role == llm.RoleSystem && strings.HasPrefix(m.Content, llm.DossierContextLead) {
+				return m.Content
+			}
+		}
+		return ""
+	}
+	first := chatTurn(t, s, user, "", "It's about my grandmother Ada.")
+	if got := memoryIn(model.prompt(0)); got != "" {
+		t.Fatalf("first prompt carries a dossier that does not exist yet:\n%s", got)
+	}
+	eventually(t, "the dossier to exist", func() bool {
+		_, err := store.GetDossier(ctx(t), first.ProjectID)
+		return err == nil
+	})
+	// The live session learns of the new version through dossierChanged.
+	eventually(t, "the next prompt to carry the dossier", func() bool {
+		chatTurn(t, s, user, first.SessionID, "She kept a lighthouse.")
+		return strings.Contains(memoryIn(model.prompt(model.calls()-1)), "- Ada Whitlock: someone called Ada Whitlock")
+	})
+	// A new session of the project reads it at creation.
+	n := model.calls()
+	rec := newRecorder()
+	if _, err := s.Chat(ctx(t), ChatRequest{UserID: user, ProjectID: first.ProjectID, Text: "hi again", Subscriber: rec}); err != nil {
+		t.Fatal(err)
+	}
+	rec.untilDone(t)
+	mem := memoryIn(model.prompt(n))
+	if !strings.Contains(mem, "Ada Whitlock") || !strings.Contains(mem, "no setting yet") {
+		t.Errorf("a new session's first prompt lacks the dossier and its gaps:\n%s", mem)
+	}
 }

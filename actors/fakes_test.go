@@ -38,6 +38,13 @@ func newFakeModel(replies ...reply) *fakeModel {
 	return &fakeModel{replies: replies, started: make(chan int, 64)}
 }
 
+// calls counts the calls so far.
+func (m *fakeModel) calls() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.prompts)
+}
+
 func (m *fakeModel) StreamChat(ctx context.Context, msgs []llm.Message, emit func(string) error) error {
 	m.mu.Lock()
 	n := len(m.prompts)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/storyd/storyd/llm"
 	"github.com/storyd/storyd/persistence"
+	"github.com/storyd/storyd/story"
 )
 
 // Messages a session actor sends itself from its worker goroutines.
@@ -21,12 +22,14 @@ type (
 		sess     persistence.Session
 		msgs     []persistence.Message
 		from, to int64 // the reserved seq block
+		memory   string
 		err      error
 	}
 	// sessionCreated: the session (and its project and user) was created.
 	sessionCreated struct {
 		sess     persistence.Session
 		from, to int64
+		memory   string
 		err      error
 	}
 	// sessionDeactivated: the store marked the session inactive.
@@ -159,6 +162,10 @@ type sessionActor struct {
 	// dossierUpdated: the project's dossier got a new version since the
 	// last metadata event.
 	dossierUpdated bool
+	// memory is the project's dossier as a system message for the model
+	// (llm.DossierContext), "" while the dossier is empty. It is read at
+	// activation and replaced by every dossierChanged.
+	memory string
 }
 
 func newSessionActor(s *Sessions, id string) *sessionActor {
@@ -256,7 +263,7 @@ func (a *sessionActor) load(ctx actor.Context) {
 			return sessionLoaded{err: err}
 		}
 		from, to, err := store.ReserveSeqs(c, id, seqBlock)
-		return sessionLoaded{sess: sess, msgs: msgs, from: from, to: to, err: err}
+		return sessionLoaded{sess: sess, msgs: msgs, from: from, to: to, memory: a.readMemory(c, sess.ProjectID), err: err}
 	})
 }
 
@@ -274,6 +281,7 @@ func (a *sessionActor) loaded(ctx actor.Context, msg sessionLoaded) {
 		return
 	default:
 		a.ready(msg.sess, msg.from, msg.to)
+		a.memory = msg.memory
 		for _, m := range msg.msgs {
 			a.remember(m.ID, m.Role, m.Content)
 		}
@@ -340,13 +348,39 @@ func (a *sessionActor) command(ctx actor.Context, m any) bool {
 	return true
 }
 
+// readMemory reads the project's dossier for the model's context. It runs
+// in an I/O goroutine and touches no actor state. A dossier that cannot be
+// read leaves the context without it (logged): the conversation goes on.
+func (a *sessionActor) readMemory(ctx context.Context, projectID string) string {
+	d, err := a.s.cfg.Store.GetDossier(ctx, projectID)
+	if err != nil {
+		if !errors.Is(err, persistence.ErrNotFound) {
+			a.s.cfg.Logger.Warn("read dossier for the context", "session_id", a.id, "project_id", projectID, "err", err)
+		}
+		return ""
+	}
+	return memoryOf(d.Snapshot)
+}
+
+// memoryOf renders a stored snapshot as the model's dossier context.
+func memoryOf(raw json.RawMessage) string {
+	var snap story.Snapshot
+	if err := json.Unmarshal(raw, &snap); err != nil {
+		return ""
+	}
+	snap.Normalize()
+	return llm.DossierContext(snap)
+}
+
 // dossierChanged tells the session's followers that the project's dossier
-// has a new version, and makes the next reply's metadata say so.
+// has a new version, makes the next reply's metadata say so, and puts the
+// new dossier into the model's context from the next reply on.
 func (a *sessionActor) dossierChanged(m *dossierChanged) {
 	if a.phase != phaseReady || m.update.ProjectID != a.sess.ProjectID {
 		return
 	}
 	a.dossierUpdated = true
+	a.memory = m.memory
 	u := m.update
 	ev := Event{Type: EventDossier, SessionID: a.id, Dossier: &u}
 	for sub, s := range a.subs {
@@ -401,7 +435,7 @@ func (a *sessionActor) create(ctx actor.Context, cmd *sendChat) {
 			return sessionCreated{err: err}
 		}
 		from, to, err := store.ReserveSeqs(c, id, seqBlock)
-		return sessionCreated{sess: sess, from: from, to: to, err: err}
+		return sessionCreated{sess: sess, from: from, to: to, memory: a.readMemory(c, sess.ProjectID), err: err}
 	})
 }
 
@@ -454,6 +488,7 @@ func (a *sessionActor) created(ctx actor.Context, msg sessionCreated) {
 		}
 	} else {
 		a.ready(msg.sess, msg.from, msg.to)
+		a.memory = msg.memory
 		if cmd != nil {
 			a.chat(ctx, cmd)
 		}
@@ -881,8 +916,11 @@ func (a *sessionActor) startNext(ctx actor.Context) {
 	t.gen = a.gens
 	a.remember(t.user.ID, t.user.Role, t.user.Content)
 
-	prompt := make([]llm.Message, 0, len(a.history)+1)
+	prompt := make([]llm.Message, 0, len(a.history)+2)
 	prompt = append(prompt, llm.Message{Role: llm.RoleSystem, Content: a.s.cfg.SystemPrompt})
+	if a.memory != "" {
+		prompt = append(prompt, llm.Message{Role: llm.RoleSystem, Content: a.memory})
+	}
 	for _, h := range a.history {
 		prompt = append(prompt, llm.Message{Role: h.role, Content: h.text})
 	}

@@ -523,7 +523,12 @@ type abortAll struct{}
 
 // dossierChanged tells the manager, and through it every session actor of
 // the project, that the dossier has a new version.
-type dossierChanged struct{ update DossierUpdate }
+type dossierChanged struct {
+	update DossierUpdate
+	// memory is the new dossier as the chat model's context
+	// (llm.DossierContext).
+	memory string
+}
 
 // sweep asks the manager to ask every session actor whether it is idle.
 type sweep struct{}

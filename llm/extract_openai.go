@@ -255,7 +255,7 @@ func extractionMessages(req ExtractRequest) []Message {
 	var b strings.Builder
 	if brief := cur.BriefFor(said.String()); brief != "" {
 		b.WriteString("The dossier so far:\n")
-		b.WriteString(brief)
+		b.WriteString(truncateText(brief, maxExtractionBriefBytes))
 	} else {
 		b.WriteString("The dossier is empty so far.")
 	}
@@ -281,6 +281,10 @@ func extractionMessages(req ExtractRequest) []Message {
 		{Role: RoleUser, Content: b.String()},
 	}
 }
+
+// maxExtractionBriefBytes caps the dossier brief of an extraction prompt
+// (about 16,000 tokens): a huge dossier must not crowd out the new turns.
+const maxExtractionBriefBytes = 64 << 10
 
 // interviewerCueMax bounds the interviewer text an extraction prompt keeps
 // of one turn.

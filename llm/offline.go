@@ -78,6 +78,9 @@ func InterviewReply(msgs []Message) string {
 	var parts []string
 	if a.assistantTurns == 0 {
 		parts = append(parts, "(offline interviewer)")
+		if a.remembers {
+			parts = append(parts, "Welcome back — I remember the story so far.")
+		}
 	}
 	if a.userTurns == 0 {
 		parts = append(parts, "Hi! I'm here to help you shape the story you want to film.")
@@ -184,6 +187,7 @@ type analysis struct {
 	userTurns      int
 	assistantTurns int
 	covered        [numTopics]bool
+	remembers      bool // the prompt carries the project's dossier (DossierContext)
 	summarized     bool
 	last           string   // last user message
 	lastPremise    bool     // the last user message only stated the premise
@@ -234,6 +238,13 @@ func analyze(msgs []Message) *analysis {
 			}
 			if a.subject != nil && a.subject.name == "" && a.subject.kind != kindNone {
 				a.subject.name = givenName(toks, a.subject.kind)
+			}
+		case RoleSystem:
+			if cov, ok := dossierCoverage(m.Content); ok {
+				a.remembers = true
+				for t, c := range cov {
+					a.covered[t] = a.covered[t] || c
+				}
 			}
 		case RoleAssistant:
 			a.assistantTurns++
