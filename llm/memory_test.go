@@ -17,10 +17,10 @@ func TestDossierContext(t *testing.T) {
 		Locations:  []string{"Gull Rock"},
 	}
 	tests := []struct {
-		name        string
-		snap        story.Snapshot
-		missing     []string // labels that must be listed
-		notMissing  []string // labels that must not be
+		name       string
+		snap       story.Snapshot
+		missing    []string // labels that must be listed
+		notMissing []string // labels that must not be
 		wantNoGaps bool
 	}{
 		{"cast and place, no conflict, ending or tone", cast,
