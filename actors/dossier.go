@@ -501,7 +501,23 @@ func (a *dossierActor) edit(ctx actor.Context, cmd *editDossier) {
 	before := a.snap
 	prot := a.protect.Edited(before, after)
 	changed := story.Changed(before, after)
+	if !e.Create && len(changed) == 0 && sameProtection(prot, a.protect) {
+		// Nothing changed: no new version (and no dossier event, no
+		// dossier_updated). The answer is the current version, once the
+		// writes before it are stored.
+		a.enqueue(storeWrite{edit: cmd, run: func() {
+			cmd.reply <- editResult{d: a.d}
+			a.nextWrite()
+		}})
+		return
+	}
 	a.write(ctx, after, prot, persistence.DossierVersion{Source: persistence.SourceUser}, changed, cmd, nil)
+}
+
+func sameProtection(p, q story.Protection) bool {
+	a, errA := json.Marshal(p)
+	b, errB := json.Marshal(q)
+	return errA == nil && errB == nil && string(a) == string(b)
 }
 
 // storeWrite is a store write waiting for the one in flight; edit, when
@@ -632,11 +648,15 @@ func (a *dossierActor) saved(ctx actor.Context, msg dossierSaved) {
 	if msg.edit != nil {
 		msg.edit.reply <- editResult{d: msg.d}
 	}
-	if len(msg.changed) > 0 {
-		a.s.root.Send(a.s.manager, &dossierChanged{update: DossierUpdate{
-			ProjectID: a.projectID, Version: msg.d.Version, Changed: msg.changed, Source: msg.source,
-		}})
+	// Every version written is announced (only a person's creation of an
+	// empty dossier changes no section: changed is then empty).
+	changed := msg.changed
+	if changed == nil {
+		changed = []string{}
 	}
+	a.s.root.Send(a.s.manager, &dossierChanged{update: DossierUpdate{
+		ProjectID: a.projectID, Version: msg.d.Version, Changed: changed, Source: msg.source,
+	}})
 	a.nextWrite()
 }
 
