@@ -66,6 +66,10 @@ type (
 	dossierLoaded struct {
 		d       persistence.Dossier
 		project persistence.Project
+		// cursors and turns: how far extraction read each session, and the
+		// stored turns after that (newest RecoverTurns, oldest first).
+		cursors []persistence.DossierCursor
+		turns   []persistence.PendingTurn
 		err     error
 	}
 	extractionDone struct {
@@ -83,6 +87,8 @@ type (
 		edit    *editDossier
 		err     error
 	}
+	// cursorsSaved: a batch that wrote no version moved the cursors.
+	cursorsSaved  struct{ err error }
 	debounceFired struct{ gen int }
 )
 
@@ -120,14 +126,19 @@ type dossierActor struct {
 	pending       []turnCompleted
 	pendingTokens int
 	extracting    bool
-	saving        bool
-	writes        []func() // store writes waiting for the one in flight
-	debounce      int      // generation of the idle timer
-	stopTimer     func()
-	pendingIO     int
-	draining      bool
-	refreshAsked  bool // a refresh came while an extraction was in flight
-	lastActive    time.Time
+	inflight      []turnCompleted // the batch being extracted
+	// extractedTo is, per session, the highest seq of the turns extraction
+	// has read or is reading (the stored cursor, raised when a batch is
+	// handed to the model): a turn at or below it is a duplicate.
+	extractedTo  map[string]int64
+	saving       bool
+	writes       []storeWrite // store writes waiting for the one in flight
+	debounce     int          // generation of the idle timer
+	stopTimer    func()
+	pendingIO    int
+	draining     bool
+	refreshAsked bool // a refresh came while an extraction was in flight
+	lastActive   time.Time
 }
 
 func newDossierActor(s *Sessions, projectID string) *dossierActor {
@@ -164,6 +175,14 @@ func (a *dossierActor) Receive(ctx actor.Context) {
 	case dossierSaved:
 		a.pendingIO--
 		a.saved(ctx, msg)
+	case cursorsSaved:
+		a.pendingIO--
+		if msg.err != nil {
+			// The batch is read again at the next activation: extracted twice
+			// rather than lost.
+			a.s.cfg.Logger.Error("save dossier cursors", "project_id", a.projectID, "err", msg.err)
+		}
+		a.nextWrite()
 	case idleCheck:
 		if a.idle() && time.Since(a.lastActive) >= a.s.cfg.IdleTimeout {
 			ctx.Send(ctx.Parent(), passivationRequest{sessionID: dossierKeyPrefix + a.projectID})
@@ -212,19 +231,32 @@ func (a *dossierActor) command(ctx actor.Context, m any) {
 	}
 }
 
+// load reads the project, its dossier and, when extraction is on, the
+// stored turns extraction has not read yet.
 func (a *dossierActor) load(ctx actor.Context) {
 	a.loading = true
-	store, id := a.s.cfg.Store, a.projectID
+	store, id, recover, limit := a.s.cfg.Store, a.projectID, a.s.cfg.Extractor != nil, a.s.cfg.RecoverTurns
 	a.goIO(ctx, func(c context.Context) any {
 		p, err := store.GetProject(c, id)
 		if err != nil {
 			return dossierLoaded{err: err}
 		}
-		d, err := store.GetDossier(c, id)
-		if errors.Is(err, persistence.ErrNotFound) {
-			return dossierLoaded{project: p}
+		out := dossierLoaded{project: p}
+		switch d, err := store.GetDossier(c, id); {
+		case err == nil:
+			out.d = d
+		case !errors.Is(err, persistence.ErrNotFound):
+			return dossierLoaded{err: err}
 		}
-		return dossierLoaded{d: d, project: p, err: err}
+		if recover {
+			if out.cursors, err = store.DossierCursors(c, id); err != nil {
+				return dossierLoaded{err: err}
+			}
+			if out.turns, err = store.PendingTurns(c, id, limit); err != nil {
+				return dossierLoaded{err: err}
+			}
+		}
+		return out
 	})
 }
 
@@ -249,12 +281,82 @@ func (a *dossierActor) loadedMsg(ctx actor.Context, msg dossierLoaded) {
 			a.snap.Normalize()
 			_ = json.Unmarshal(msg.d.Protection, &a.protect)
 		}
+		a.recover(msg.cursors, msg.turns)
 	}
 	stash := a.stash
 	a.stash = nil
 	for _, m := range stash {
 		a.command(ctx, m)
 	}
+	if !a.extracting {
+		a.maybeExtract(ctx) // the recovered turns follow the batching rules
+	}
+}
+
+// recover puts the stored turns that extraction has not read (turns after
+// each session's cursor: they were waiting in a batch when the server last
+// stopped) back into the batch, newest first up to Config.RecoverTokens,
+// skipping those already pending or being extracted.
+func (a *dossierActor) recover(cursors []persistence.DossierCursor, turns []persistence.PendingTurn) {
+	a.extractedTo = make(map[string]int64, len(cursors))
+	for _, c := range cursors {
+		a.extractedTo[c.SessionID] = c.ExtractedSeq
+	}
+	for _, t := range a.inflight {
+		a.extractedTo[t.sessionID] = max(a.extractedTo[t.sessionID], t.seqTo)
+	}
+	first, used := len(turns), 0
+	for first > 0 {
+		n := turnTokens(turns[first-1].User, turns[first-1].Assistant)
+		if used > 0 && used+n > a.s.cfg.RecoverTokens {
+			break
+		}
+		used += n
+		first--
+	}
+	if first > 0 {
+		a.s.cfg.Logger.Warn("dossier backlog is over the recovery bound; its oldest turns are not extracted",
+			"project_id", a.projectID, "skipped_turns", first, "kept_turns", len(turns)-first)
+	}
+	added := 0
+	for _, t := range turns[first:] {
+		if a.addPending(turnCompleted{sessionID: t.SessionID, userID: a.owner, user: t.User, assistant: t.Assistant,
+			seqFrom: t.SeqFrom, seqTo: t.SeqTo}) {
+			added++
+		}
+	}
+	if added > 0 {
+		a.s.recoveredTurns.Add(int64(added))
+		a.s.cfg.Logger.Info("dossier turns recovered from the store", "project_id", a.projectID, "turns", added)
+	}
+}
+
+// addPending adds t to the batch unless it is a turn extraction has read
+// or is reading, or one already pending (the same session and seq): a turn
+// can arrive both from the store (recovery) and from its session actor.
+// A pending copy is replaced by one with more of its reply. It reports
+// whether t was new.
+func (a *dossierActor) addPending(t turnCompleted) bool {
+	if t.seqFrom <= a.extractedTo[t.sessionID] {
+		return false
+	}
+	for i := range a.pending {
+		p := &a.pending[i]
+		if p.sessionID == t.sessionID && p.seqFrom == t.seqFrom {
+			if t.seqTo > p.seqTo {
+				a.pendingTokens += turnTokens(t.user, t.assistant) - turnTokens(p.user, p.assistant)
+				*p = t
+			}
+			return false
+		}
+	}
+	a.pending = append(a.pending, t)
+	a.pendingTokens += turnTokens(t.user, t.assistant)
+	return true
+}
+
+func turnTokens(user, assistant string) int {
+	return llm.EstimateTokens(user) + llm.EstimateTokens(assistant)
 }
 
 // turn adds a finished turn to the batch and extracts when the batch is
@@ -263,9 +365,9 @@ func (a *dossierActor) turn(ctx actor.Context, t *turnCompleted) {
 	if a.owner != "" && t.userID != a.owner {
 		return // the session moved; its project's owner decides
 	}
-	a.pending = append(a.pending, *t)
-	a.pendingTokens += llm.EstimateTokens(t.user) + llm.EstimateTokens(t.assistant)
-	a.maybeExtract(ctx)
+	if a.addPending(*t) {
+		a.maybeExtract(ctx)
+	}
 }
 
 // maybeExtract extracts the pending batch if it is big enough (or a
@@ -288,14 +390,23 @@ func (a *dossierActor) maybeExtract(ctx actor.Context) {
 }
 
 // extract runs the model on the pending batch, unless an extraction is in
-// flight (the batch then waits for it).
+// flight (the batch then waits for it) or the server is stopping (the
+// batch stays after the stored cursors and is read again at the next
+// start).
 func (a *dossierActor) extract(ctx actor.Context) {
-	if a.extracting || len(a.pending) == 0 || a.s.cfg.Extractor == nil {
+	if a.extracting || a.draining || len(a.pending) == 0 || a.s.cfg.Extractor == nil {
 		return
 	}
 	batch := a.pending
 	a.pending, a.pendingTokens = nil, 0
 	a.extracting, a.refreshAsked = true, false
+	a.inflight = batch
+	if a.extractedTo == nil {
+		a.extractedTo = map[string]int64{}
+	}
+	for _, t := range batch {
+		a.extractedTo[t.sessionID] = max(a.extractedTo[t.sessionID], t.seqTo)
+	}
 	if a.stopTimer != nil {
 		a.stopTimer() // the batch it waited for is on its way
 		a.stopTimer = nil
@@ -317,16 +428,33 @@ func (a *dossierActor) extract(ctx actor.Context) {
 	})
 	if !started {
 		a.pendingIO--
-		a.extracting = false
+		a.extracting, a.inflight = false, nil
 	}
 }
 
+// extracted merges an extraction's result and moves the cursors past its
+// batch: with the new version when the merge changed something, alone
+// otherwise. A batch the model failed on twice moves them too (logged and
+// counted): retrying it forever would stall the project on one poisoned
+// turn. Only an extraction cut short by shutdown leaves them, so its batch
+// is read again at the next start.
 func (a *dossierActor) extracted(ctx actor.Context, msg extractionDone) {
-	a.extracting = false
+	a.extracting, a.inflight = false, nil
 	a.s.extractions.Add(1)
+	if msg.err != nil && errors.Is(msg.err, context.Canceled) && a.s.life.Err() != nil {
+		a.s.cfg.Logger.Info("extraction stopped by shutdown; its turns are read again at the next start",
+			"project_id", a.projectID)
+		return
+	}
+	cursors := map[string]int64{}
+	for _, t := range msg.batch {
+		cursors[t.sessionID] = max(cursors[t.sessionID], t.seqTo)
+	}
 	if msg.err != nil {
 		a.s.extractionFailures.Add(1)
-		a.s.cfg.Logger.Warn("extraction failed; the dossier is unchanged", "project_id", a.projectID, "err", msg.err)
+		a.s.cfg.Logger.Warn("extraction failed; the dossier is unchanged and its turns are not extracted again",
+			"project_id", a.projectID, "turns", len(msg.batch), "err", msg.err)
+		a.advance(ctx, cursors)
 		a.maybeExtract(ctx) // turns that arrived meanwhile
 		return
 	}
@@ -338,10 +466,16 @@ func (a *dossierActor) extracted(ctx actor.Context, msg extractionDone) {
 	a.s.extractionCompletionTokens.Add(int64(msg.res.CompletionTokens))
 	merged, changed := story.Merge(a.snap, a.protect, msg.res.Snapshot)
 	if len(changed) > 0 {
-		first, last := msg.batch[0], msg.batch[len(msg.batch)-1]
-		a.write(ctx, merged, a.protect, persistence.DossierVersion{
-			Source: persistence.SourceExtraction, SeqFrom: first.seqFrom, SeqTo: last.seqTo,
-		}, changed, nil)
+		// A batch can hold turns of several sessions, whose seqs are
+		// unrelated: the range covers them all.
+		src := persistence.DossierVersion{Source: persistence.SourceExtraction,
+			SeqFrom: msg.batch[0].seqFrom, SeqTo: msg.batch[0].seqTo}
+		for _, t := range msg.batch {
+			src.SeqFrom, src.SeqTo = min(src.SeqFrom, t.seqFrom), max(src.SeqTo, t.seqTo)
+		}
+		a.write(ctx, merged, a.protect, src, changed, nil, cursors)
+	} else {
+		a.advance(ctx, cursors)
 	}
 	a.maybeExtract(ctx) // turns that arrived meanwhile form the next batch
 }
@@ -368,12 +502,68 @@ func (a *dossierActor) edit(ctx actor.Context, cmd *editDossier) {
 	before := a.snap
 	prot := a.protect.Edited(before, after)
 	changed := story.Changed(before, after)
-	a.write(ctx, after, prot, persistence.DossierVersion{Source: persistence.SourceUser}, changed, cmd)
+	if !e.Create && len(changed) == 0 && sameProtection(prot, a.protect) {
+		// Nothing changed: no new version (and no dossier event, no
+		// dossier_updated). The answer is the current version, once the
+		// writes before it are stored.
+		a.enqueue(storeWrite{edit: cmd, run: func() {
+			cmd.reply <- editResult{d: a.d}
+			a.nextWrite()
+		}})
+		return
+	}
+	a.write(ctx, after, prot, persistence.DossierVersion{Source: persistence.SourceUser}, changed, cmd, nil)
 }
 
-// write stores a new version; writes run one at a time, in order.
+func sameProtection(p, q story.Protection) bool {
+	a, errA := json.Marshal(p)
+	b, errB := json.Marshal(q)
+	return errA == nil && errB == nil && string(a) == string(b)
+}
+
+// storeWrite is a store write waiting for the one in flight; edit, when
+// set, is the person's edit it answers.
+type storeWrite struct {
+	run  func()
+	edit *editDossier
+}
+
+// enqueue runs w now, or after the writes before it: writes run one at a
+// time, in order, so a cursor never passes a version that is not stored.
+func (a *dossierActor) enqueue(w storeWrite) {
+	if a.saving {
+		a.writes = append(a.writes, w)
+		return
+	}
+	a.saving = true
+	w.run()
+}
+
+// nextWrite starts the next queued write, the one in flight being done.
+func (a *dossierActor) nextWrite() {
+	a.saving = false
+	if len(a.writes) > 0 {
+		next := a.writes[0]
+		a.writes = a.writes[1:]
+		a.saving = true
+		next.run()
+	}
+}
+
+// advance moves the cursors past a batch that wrote no version.
+func (a *dossierActor) advance(ctx actor.Context, cursors map[string]int64) {
+	store, id := a.s.cfg.Store, a.projectID
+	a.enqueue(storeWrite{run: func() {
+		a.goIO(ctx, func(c context.Context) any {
+			return cursorsSaved{err: store.AdvanceDossierCursors(c, id, cursors)}
+		})
+	}})
+}
+
+// write stores a new version (with the cursors of the batch it came from,
+// for an extraction) after the writes before it.
 func (a *dossierActor) write(ctx actor.Context, snap story.Snapshot, prot story.Protection,
-	src persistence.DossierVersion, changed []string, cmd *editDossier) {
+	src persistence.DossierVersion, changed []string, cmd *editDossier, cursors map[string]int64) {
 	// Apply in memory now so the next merge or edit builds on it.
 	prevExists, prevVersion := a.exists, a.d.Version
 	a.snap, a.protect = snap, prot
@@ -390,23 +580,23 @@ func (a *dossierActor) write(ctx actor.Context, snap story.Snapshot, prot story.
 	}
 	d := persistence.Dossier{ProjectID: a.projectID, UserID: userID, Snapshot: snap.JSON(), Protection: protJSON}
 	store, create := a.s.cfg.Store, cmd != nil && cmd.edit.Create
-	run := func() {
-		a.saving = true
+	a.enqueue(storeWrite{edit: cmd, run: func() {
 		a.goIO(ctx, func(c context.Context) any {
 			if create {
 				if err := ensureProject(c, store, a.projectID, userID, cmd.edit.Anonymous, snap.Title); err != nil {
 					return dossierSaved{edit: cmd, err: err}
 				}
 			}
-			saved, err := store.SaveDossier(c, d, expected, src)
+			var saved persistence.Dossier
+			var err error
+			if cursors != nil {
+				saved, err = store.SaveExtraction(c, d, expected, src, cursors)
+			} else {
+				saved, err = store.SaveDossier(c, d, expected, src)
+			}
 			return dossierSaved{d: saved, changed: changed, source: src.Source, edit: cmd, err: err}
 		})
-	}
-	if a.saving {
-		a.writes = append(a.writes, run)
-		return
-	}
-	run()
+	}})
 }
 
 func ensureProject(ctx context.Context, store Store, projectID, userID string, anonymous bool, title string) error {
@@ -436,10 +626,18 @@ func (a *dossierActor) saved(ctx actor.Context, msg dossierSaved) {
 	a.saving = false
 	if msg.err != nil {
 		// The store refused (a concurrent writer elsewhere, or it is down):
-		// reload the truth before anything else builds on memory.
+		// reload the truth before anything else builds on memory. The
+		// writes queued behind this one built on it: edits among them are
+		// answered with the same error; extraction batches among them stay
+		// after the stored cursors, so the reload reads them again.
 		a.s.cfg.Logger.Error("save dossier", "project_id", a.projectID, "err", msg.err)
 		if msg.edit != nil {
 			msg.edit.fail(dossierError(msg.err))
+		}
+		for _, w := range a.writes {
+			if w.edit != nil {
+				w.edit.fail(dossierError(msg.err))
+			}
 		}
 		a.loaded, a.exists, a.writes = false, false, nil
 		a.snap, a.protect = story.Snapshot{}, story.Protection{}
@@ -451,16 +649,16 @@ func (a *dossierActor) saved(ctx actor.Context, msg dossierSaved) {
 	if msg.edit != nil {
 		msg.edit.reply <- editResult{d: msg.d}
 	}
-	if len(msg.changed) > 0 {
-		a.s.root.Send(a.s.manager, &dossierChanged{update: DossierUpdate{
-			ProjectID: a.projectID, Version: msg.d.Version, Changed: msg.changed, Source: msg.source,
-		}, memory: memoryOf(msg.d.Snapshot)})
+	// Every version written is announced (only a person's creation of an
+	// empty dossier changes no section: changed is then empty).
+	changed := msg.changed
+	if changed == nil {
+		changed = []string{}
 	}
-	if len(a.writes) > 0 {
-		next := a.writes[0]
-		a.writes = a.writes[1:]
-		next()
-	}
+	a.s.root.Send(a.s.manager, &dossierChanged{update: DossierUpdate{
+		ProjectID: a.projectID, Version: msg.d.Version, Changed: changed, Source: msg.source,
+	}, memory: memoryOf(msg.d.Snapshot)})
+	a.nextWrite()
 }
 
 func dossierError(err error) error {

@@ -349,3 +349,25 @@ func TestDossierIsTheStorysMemory(t *testing.T) {
 		t.Errorf("a new session's first prompt lacks the dossier and its gaps:\n%s", mem)
 	}
 }
+
+func TestEditThatChangesNothingWritesNoVersion(t *testing.T) {
+	s, store := newTestSessions(t, newFakeModel(), nil)
+	user, project := uuid.NewString(), uuid.NewString()
+	if _, err := s.EditDossier(ctx(t), DossierEdit{UserID: user, ProjectID: project, Create: true, Snapshot: chars("Ada")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EditDossier(ctx(t), DossierEdit{UserID: user, ProjectID: project, ExpectedVersion: 1, Snapshot: chars("Ada", "Tom")}); err != nil {
+		t.Fatal(err)
+	}
+	// The same snapshot again: no version 3, the answer is version 2.
+	d, err := s.EditDossier(ctx(t), DossierEdit{UserID: user, ProjectID: project, ExpectedVersion: 2, Snapshot: chars("Ada", "Tom")})
+	if err != nil || d.Version != 2 {
+		t.Fatalf("an edit that changes nothing: %+v, %v; want version 2", d, err)
+	}
+	if vs, err := store.ListDossierVersions(ctx(t), project); err != nil || len(vs) != 2 {
+		t.Fatalf("%d versions, %v; want 2", len(vs), err)
+	}
+	if _, err := s.EditDossier(ctx(t), DossierEdit{UserID: user, ProjectID: project, ExpectedVersion: 1, Snapshot: chars("Ada", "Tom")}); !errors.Is(err, ErrVersionConflict) {
+		t.Fatalf("a stale edit that changes nothing: %v, want a conflict", err)
+	}
+}

@@ -1036,7 +1036,7 @@ func (a *sessionActor) replyStored(ctx actor.Context, msg replyStored) {
 		meta := a.metadata(t.assistantID, t.status)
 		meta.DossierUpdated, a.dossierUpdated = a.dossierUpdated, false
 		a.publish(Event{Type: EventMetadata, SessionID: a.id, Seq: t.metaSeq, TurnID: t.user.ID, Metadata: meta})
-		if a.s.cfg.Extractor != nil && t.text.Len() > 0 {
+		if a.s.cfg.Extractor != nil { // a failed reply's user message still carries facts
 			a.s.root.Send(a.s.manager, routed{sessionID: dossierKeyPrefix + a.sess.ProjectID, msg: &turnCompleted{
 				sessionID: a.id, userID: a.sess.UserID, user: t.user.Content, assistant: t.text.String(),
 				seqFrom: t.user.Seq, seqTo: t.doneSeq,

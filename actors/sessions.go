@@ -30,6 +30,12 @@ type Store interface {
 	MessagesAfter(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]persistence.Message, error)
 	GetDossier(ctx context.Context, projectID string) (persistence.Dossier, error)
 	SaveDossier(ctx context.Context, d persistence.Dossier, expectedVersion int, src persistence.DossierVersion) (persistence.Dossier, error)
+	// The dossier actor's extraction cursors (see docs/dossier.md): how far
+	// extraction has read each session of a project, and the turns after.
+	SaveExtraction(ctx context.Context, d persistence.Dossier, expectedVersion int, src persistence.DossierVersion, extractedSeq map[string]int64) (persistence.Dossier, error)
+	AdvanceDossierCursors(ctx context.Context, projectID string, extractedSeq map[string]int64) error
+	DossierCursors(ctx context.Context, projectID string) ([]persistence.DossierCursor, error)
+	PendingTurns(ctx context.Context, projectID string, limit int) ([]persistence.PendingTurn, error)
 	ReserveSeqs(ctx context.Context, sessionID string, n int64) (from, to int64, err error)
 	DeactivateSession(ctx context.Context, id string) error
 }
@@ -71,6 +77,13 @@ type Config struct {
 	ExtractTokens int
 	ExtractTurns  int
 	ExtractIdle   time.Duration
+	// RecoverTurns and RecoverTokens bound how much of a project's
+	// un-extracted backlog its dossier actor reads back from the store when
+	// it activates: at most the newest RecoverTurns turns (default 100)
+	// that fit RecoverTokens (default 4×ExtractTokens); older ones are
+	// skipped. See docs/dossier.md.
+	RecoverTurns  int
+	RecoverTokens int
 	// After runs f after d and returns a function that cancels it; default
 	// time.AfterFunc. Tests pass a fake clock.
 	After func(d time.Duration, f func()) (stop func())
@@ -111,6 +124,12 @@ func (c *Config) setDefaults() {
 	if c.ExtractIdle <= 0 {
 		c.ExtractIdle = 90 * time.Second
 	}
+	if c.RecoverTurns <= 0 {
+		c.RecoverTurns = 100
+	}
+	if c.RecoverTokens <= 0 {
+		c.RecoverTokens = 4 * c.ExtractTokens
+	}
 	if c.After == nil {
 		c.After = func(d time.Duration, f func()) func() {
 			t := time.AfterFunc(d, f)
@@ -140,8 +159,8 @@ type Sessions struct {
 	stopOnce sync.Once
 
 	// Extraction counters, for Stats.
-	extractions, extractionFailures, extractionPromptTokens atomic.Int64
-	extractionCompletionTokens                              atomic.Int64
+	extractions, extractionFailures, extractionPromptTokens, recoveredTurns atomic.Int64
+	extractionCompletionTokens                                              atomic.Int64
 }
 
 // Default batching of extraction (docs/dossier.md says why): a call costs
@@ -157,12 +176,16 @@ const (
 // extractor, which calls no model).
 type ExtractionStats struct {
 	Calls, Failures, PromptTokens, CompletionTokens int64
+	// Recovered counts the turns dossier actors read back from the store
+	// (waiting for extraction when the server last stopped) and batched.
+	Recovered int64
 }
 
 // Stats returns the extraction counters.
 func (s *Sessions) Stats() ExtractionStats {
 	return ExtractionStats{Calls: s.extractions.Load(), Failures: s.extractionFailures.Load(),
-		PromptTokens: s.extractionPromptTokens.Load(), CompletionTokens: s.extractionCompletionTokens.Load()}
+		PromptTokens: s.extractionPromptTokens.Load(), CompletionTokens: s.extractionCompletionTokens.Load(),
+		Recovered: s.recoveredTurns.Load()}
 }
 
 // EditDossier applies a person's edit to a project's dossier through its

@@ -56,6 +56,11 @@ type store interface {
 	ListDossiers(ctx context.Context, userID string) ([]persistence.Dossier, error)
 	ListDossierSummaries(ctx context.Context, userID string) ([]persistence.DossierSummary, error)
 	DeleteDossier(ctx context.Context, projectID string) error
+
+	SaveExtraction(ctx context.Context, d persistence.Dossier, expectedVersion int, src persistence.DossierVersion, extractedSeq map[string]int64) (persistence.Dossier, error)
+	AdvanceDossierCursors(ctx context.Context, projectID string, extractedSeq map[string]int64) error
+	DossierCursors(ctx context.Context, projectID string) ([]persistence.DossierCursor, error)
+	PendingTurns(ctx context.Context, projectID string, limit int) ([]persistence.PendingTurn, error)
 }
 
 var (
@@ -100,6 +105,10 @@ func runContract(t *testing.T, open opener) {
 		{"MigrateUserConcurrently", testMigrateUserConcurrently},
 		{"ListSessionsPage", testListSessionsPage},
 		{"DossierSummaries", testDossierSummaries},
+		{"DossierCursors", testDossierCursors},
+		{"PendingTurns", testPendingTurns},
+		{"SaveExtraction", testSaveExtraction},
+		{"DossierCursorsBackfill", testDossierCursorsBackfill},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

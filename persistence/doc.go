@@ -36,8 +36,8 @@
 // must be called once, after the last call has returned.
 //
 // Multi-row changes (AppendMessage, CreateDossier, UpdateDossier,
-// MigrateUser, CreateSession and UpsertUser on SQLite) run in one
-// transaction. Postgres relies on PostgreSQL's row locks and unique indexes
+// SaveDossier, SaveExtraction, AdvanceDossierCursors, MigrateUser,
+// CreateSession and UpsertUser on SQLite) run in one transaction. Postgres relies on PostgreSQL's row locks and unique indexes
 // under READ COMMITTED: identical AppendMessage retries racing each other
 // store one row, of two UpdateDossier calls from the same version exactly
 // one succeeds, and of concurrent MigrateUser calls for the same anonymous

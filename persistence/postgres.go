@@ -783,7 +783,7 @@ func (s *Postgres) GetDossier(ctx context.Context, projectID string) (Dossier, e
 // empty ("{}"); in.Protection is ignored (SaveDossier stores one).
 func (s *Postgres) CreateDossier(ctx context.Context, in Dossier, src DossierVersion) (Dossier, error) {
 	in.Protection = nil
-	return s.createDossier(ctx, "create", in, src)
+	return s.createDossier(ctx, "create", in, src, nil)
 }
 
 // UpdateDossier replaces a dossier's snapshot if its version is still
@@ -792,7 +792,7 @@ func (s *Postgres) CreateDossier(ctx context.Context, in Dossier, src DossierVer
 // A stale expectedVersion is ErrConflict, an unknown dossier ErrNotFound.
 // The dossier's protection is left as it is.
 func (s *Postgres) UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src DossierVersion) (Dossier, error) {
-	return s.updateDossier(ctx, "update", projectID, expectedVersion, snapshot, nil, src)
+	return s.updateDossier(ctx, "update", projectID, expectedVersion, snapshot, nil, src, nil)
 }
 
 // SaveDossier writes a dossier's snapshot and protection together with a
@@ -804,9 +804,24 @@ func (s *Postgres) UpdateDossier(ctx context.Context, projectID string, expected
 // unknown ErrNotFound); d.UserID is not consulted then. A nil snapshot or
 // protection is the empty object.
 func (s *Postgres) SaveDossier(ctx context.Context, d Dossier, expectedVersion int, src DossierVersion) (Dossier, error) {
+	return s.saveDossier(ctx, d, expectedVersion, src, nil)
+}
+
+// SaveExtraction is SaveDossier and AdvanceDossierCursors of the dossier's
+// project in one transaction: the version an extraction wrote and how far
+// it read the sessions commit together, or neither does.
+func (s *Postgres) SaveExtraction(ctx context.Context, d Dossier, expectedVersion int, src DossierVersion, extractedSeq map[string]int64) (Dossier, error) {
+	_, cursors, err := prepareCursors(d.ProjectID, extractedSeq)
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: save extraction %s: %w", d.ProjectID, err)
+	}
+	return s.saveDossier(ctx, d, expectedVersion, src, cursors)
+}
+
+func (s *Postgres) saveDossier(ctx context.Context, d Dossier, expectedVersion int, src DossierVersion, cursors []cursorAdvance) (Dossier, error) {
 	switch {
 	case expectedVersion == 0:
-		return s.createDossier(ctx, "save", d, src)
+		return s.createDossier(ctx, "save", d, src, cursors)
 	case expectedVersion < 0:
 		return Dossier{}, fmt.Errorf("persistence: save dossier %s: %w: expected version %d", d.ProjectID, ErrInvalid, expectedVersion)
 	}
@@ -814,12 +829,12 @@ func (s *Postgres) SaveDossier(ctx context.Context, d Dossier, expectedVersion i
 	if err != nil {
 		return Dossier{}, fmt.Errorf("persistence: save dossier %s: %w", d.ProjectID, err)
 	}
-	return s.updateDossier(ctx, "save", d.ProjectID, expectedVersion, d.Snapshot, &prot, src)
+	return s.updateDossier(ctx, "save", d.ProjectID, expectedVersion, d.Snapshot, &prot, src, cursors)
 }
 
-// createDossier is CreateDossier storing in.Protection; op names the
-// calling method in errors.
-func (s *Postgres) createDossier(ctx context.Context, op string, in Dossier, src DossierVersion) (Dossier, error) {
+// createDossier is CreateDossier storing in.Protection and advancing
+// cursors; op names the calling method in errors.
+func (s *Postgres) createDossier(ctx context.Context, op string, in Dossier, src DossierVersion, cursors []cursorAdvance) (Dossier, error) {
 	d, err := prepareDossier(in, s.cfg.timestamp())
 	if err != nil {
 		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, in.ProjectID, err)
@@ -838,7 +853,10 @@ func (s *Postgres) createDossier(ctx context.Context, op string, in Dossier, src
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("%w: project %s of user %s", ErrNotFound, d.ProjectID, d.UserID)
 		}
-		return pgInsertVersion(ctx, tx, v)
+		if err := pgInsertVersion(ctx, tx, v); err != nil {
+			return err
+		}
+		return pgAdvanceCursors(ctx, tx, d.ProjectID, cursors, d.UpdatedAt)
 	})
 	if err != nil {
 		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, d.ProjectID, pgErr(err))
@@ -847,9 +865,9 @@ func (s *Postgres) createDossier(ctx context.Context, op string, in Dossier, src
 }
 
 // updateDossier is UpdateDossier that also replaces the protection when
-// protection is not nil (a storeObject result); op names the calling method
-// in errors.
-func (s *Postgres) updateDossier(ctx context.Context, op, projectID string, expectedVersion int, snapshot json.RawMessage, protection *string, src DossierVersion) (Dossier, error) {
+// protection is not nil (a storeObject result) and advances cursors; op
+// names the calling method in errors.
+func (s *Postgres) updateDossier(ctx context.Context, op, projectID string, expectedVersion int, snapshot json.RawMessage, protection *string, src DossierVersion, cursors []cursorAdvance) (Dossier, error) {
 	now := s.cfg.timestamp()
 	cid, ok := canonicalID(projectID)
 	if !ok {
@@ -893,7 +911,10 @@ func (s *Postgres) updateDossier(ctx context.Context, op, projectID string, expe
 		}
 		d.CreatedAt = d.CreatedAt.UTC()
 		d.Protection = snapshotOut(prot)
-		return pgInsertVersion(ctx, tx, v)
+		if err := pgInsertVersion(ctx, tx, v); err != nil {
+			return err
+		}
+		return pgAdvanceCursors(ctx, tx, cid, cursors, now)
 	})
 	if err != nil {
 		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, cid, pgErr(err))
@@ -996,4 +1017,111 @@ func (s *Postgres) DeleteDossier(ctx context.Context, projectID string) error {
 		return fmt.Errorf("persistence: delete dossier %s: %w", cid, ErrNotFound)
 	}
 	return nil
+}
+
+// pgAdvanceCursors raises the cursors of a project's sessions inside tx; a
+// session that is not the project's is ErrNotFound.
+func pgAdvanceCursors(ctx context.Context, tx pgx.Tx, projectID string, cursors []cursorAdvance, now time.Time) error {
+	for _, c := range cursors {
+		tag, err := tx.Exec(ctx, `INSERT INTO dossier_cursors (project_id, session_id, extracted_seq, updated_at)
+			SELECT project_id, id, $1::bigint, $2::timestamptz FROM chat_sessions WHERE id = $3 AND project_id = $4
+			ON CONFLICT (project_id, session_id) DO UPDATE SET
+				extracted_seq = GREATEST(dossier_cursors.extracted_seq, EXCLUDED.extracted_seq),
+				updated_at = EXCLUDED.updated_at`,
+			c.seq, now, c.sessionID, projectID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: session %s of project %s", ErrNotFound, c.sessionID, projectID)
+		}
+	}
+	return nil
+}
+
+// AdvanceDossierCursors records how far a project's dossier extraction has
+// read its sessions (session id → extracted seq). A cursor only moves
+// forward: a seq below the stored one leaves it. A session that does not
+// exist or belongs to another project is ErrNotFound (and nothing is
+// written), a negative seq ErrInvalid. All cursors are written in one
+// transaction, locking rows in session id order.
+func (s *Postgres) AdvanceDossierCursors(ctx context.Context, projectID string, extractedSeq map[string]int64) error {
+	pid, cursors, err := prepareCursors(projectID, extractedSeq)
+	if err != nil {
+		return fmt.Errorf("persistence: advance dossier cursors of %s: %w", projectID, err)
+	}
+	if len(cursors) == 0 {
+		return nil
+	}
+	now := s.cfg.timestamp()
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		return pgAdvanceCursors(ctx, tx, pid, cursors, now)
+	})
+	if err != nil {
+		return fmt.Errorf("persistence: advance dossier cursors of %s: %w", pid, pgErr(err))
+	}
+	return nil
+}
+
+// DossierCursors returns the extraction cursors of a project's sessions,
+// ordered by session id. A session without one has none in the list.
+func (s *Postgres) DossierCursors(ctx context.Context, projectID string) ([]DossierCursor, error) {
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return []DossierCursor{}, nil
+	}
+	out, err := pgCollect(ctx, s.pool, func(row pgx.Row) (DossierCursor, error) {
+		var c DossierCursor
+		err := row.Scan(&c.ProjectID, &c.SessionID, &c.ExtractedSeq, &c.UpdatedAt)
+		c.UpdatedAt = c.UpdatedAt.UTC()
+		return c, err
+	}, `SELECT project_id::text, session_id::text, extracted_seq, updated_at FROM dossier_cursors
+		WHERE project_id = $1 ORDER BY session_id`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: dossier cursors of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// pgPendingTurns selects the newest un-extracted user messages of a
+// project (see PendingTurns), newest first, each with its latest reply.
+const pgPendingTurns = `SELECT u.session_id::text, u.id::text, u.seq, u.content, u.created_at,
+		COALESCE(r.content, ''), COALESCE(r.end_seq, u.end_seq), COALESCE(r.status, '')
+	FROM projects p
+	JOIN chat_sessions s ON s.project_id = p.id AND s.user_id = p.user_id AND s.is_active
+	LEFT JOIN dossier_cursors c ON c.project_id = p.id AND c.session_id = s.id
+	JOIN messages u ON u.session_id = s.id AND u.role = 'user' AND u.seq > COALESCE(c.extracted_seq, 0)
+	LEFT JOIN messages r ON r.id = (SELECT x.id FROM messages x
+		WHERE x.session_id = u.session_id AND x.turn_id = u.id AND x.role = 'assistant'
+		ORDER BY x.seq DESC LIMIT 1)
+	WHERE p.id = $1
+	ORDER BY u.created_at DESC, u.session_id DESC, u.seq DESC
+	LIMIT $2`
+
+// PendingTurns returns the turns of a project that its dossier extraction
+// has not read: the user messages after their session's cursor, each with
+// its latest reply (whatever its status), oldest first. Only active
+// sessions owned by the project's owner count (a deleted session's turns are
+// not read again). At most the newest limit turns are returned; limit must
+// be at least 1. An unknown project has none.
+func (s *Postgres) PendingTurns(ctx context.Context, projectID string, limit int) ([]PendingTurn, error) {
+	if err := checkPage(limit, 0); err != nil {
+		return nil, fmt.Errorf("persistence: pending turns of %s: %w", projectID, err)
+	}
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return []PendingTurn{}, nil
+	}
+	out, err := pgCollect(ctx, s.pool, func(row pgx.Row) (PendingTurn, error) {
+		var t PendingTurn
+		err := row.Scan(&t.SessionID, &t.UserMessageID, &t.SeqFrom, &t.User, &t.CreatedAt,
+			&t.Assistant, &t.SeqTo, &t.ReplyStatus)
+		t.CreatedAt = t.CreatedAt.UTC()
+		return t, err
+	}, pgPendingTurns, cid, limit)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: pending turns of %s: %w", cid, err)
+	}
+	slices.Reverse(out)
+	return out, nil
 }

@@ -140,3 +140,31 @@ type MigrationResult struct {
 	Projects int
 	Dossiers int
 }
+
+// DossierCursor says how far a project's dossier extraction has read one of
+// its sessions: every turn whose user message has a seq at or below
+// ExtractedSeq was extracted (or refused by the model twice) and is not
+// read again. A session without a cursor has been read up to 0.
+type DossierCursor struct {
+	ProjectID    string
+	SessionID    string
+	ExtractedSeq int64
+	UpdatedAt    time.Time
+}
+
+// PendingTurn is a stored turn that a project's dossier extraction has not
+// read yet: a user message after its session's cursor and the latest reply
+// to it, whatever the reply's status. A user message with no stored reply
+// (its reply was in flight, or could not be stored) has an empty Assistant,
+// an empty ReplyStatus and SeqTo equal to the message's own end seq.
+type PendingTurn struct {
+	SessionID     string
+	UserMessageID string
+	// SeqFrom is the user message's seq, SeqTo the reply's end seq.
+	SeqFrom, SeqTo int64
+	User           string
+	Assistant      string
+	ReplyStatus    string
+	// CreatedAt is the user message's.
+	CreatedAt time.Time
+}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -891,7 +892,7 @@ func (s *SQLite) GetDossier(ctx context.Context, projectID string) (Dossier, err
 // empty ("{}"); in.Protection is ignored (SaveDossier stores one).
 func (s *SQLite) CreateDossier(ctx context.Context, in Dossier, src DossierVersion) (Dossier, error) {
 	in.Protection = nil
-	return s.createDossier(ctx, "create", in, src)
+	return s.createDossier(ctx, "create", in, src, nil)
 }
 
 // UpdateDossier replaces a dossier's snapshot if its version is still
@@ -900,7 +901,7 @@ func (s *SQLite) CreateDossier(ctx context.Context, in Dossier, src DossierVersi
 // A stale expectedVersion is ErrConflict, an unknown dossier ErrNotFound.
 // The dossier's protection is left as it is.
 func (s *SQLite) UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src DossierVersion) (Dossier, error) {
-	return s.updateDossier(ctx, "update", projectID, expectedVersion, snapshot, nil, src)
+	return s.updateDossier(ctx, "update", projectID, expectedVersion, snapshot, nil, src, nil)
 }
 
 // SaveDossier writes a dossier's snapshot and protection together with a
@@ -912,22 +913,37 @@ func (s *SQLite) UpdateDossier(ctx context.Context, projectID string, expectedVe
 // unknown ErrNotFound); d.UserID is not consulted then. A nil snapshot or
 // protection is the empty object.
 func (s *SQLite) SaveDossier(ctx context.Context, d Dossier, expectedVersion int, src DossierVersion) (Dossier, error) {
+	return s.saveDossier(ctx, "save", d, expectedVersion, src, nil)
+}
+
+// SaveExtraction is SaveDossier and AdvanceDossierCursors of the dossier's
+// project in one transaction: the version an extraction wrote and how far
+// it read the sessions commit together, or neither does.
+func (s *SQLite) SaveExtraction(ctx context.Context, d Dossier, expectedVersion int, src DossierVersion, extractedSeq map[string]int64) (Dossier, error) {
+	_, cursors, err := prepareCursors(d.ProjectID, extractedSeq)
+	if err != nil {
+		return Dossier{}, fmt.Errorf("persistence: save extraction %s: %w", d.ProjectID, err)
+	}
+	return s.saveDossier(ctx, "save", d, expectedVersion, src, cursors)
+}
+
+func (s *SQLite) saveDossier(ctx context.Context, op string, d Dossier, expectedVersion int, src DossierVersion, cursors []cursorAdvance) (Dossier, error) {
 	switch {
 	case expectedVersion == 0:
-		return s.createDossier(ctx, "save", d, src)
+		return s.createDossier(ctx, op, d, src, cursors)
 	case expectedVersion < 0:
-		return Dossier{}, fmt.Errorf("persistence: save dossier %s: %w: expected version %d", d.ProjectID, ErrInvalid, expectedVersion)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w: expected version %d", op, d.ProjectID, ErrInvalid, expectedVersion)
 	}
 	prot, err := storeObject("protection", d.Protection)
 	if err != nil {
-		return Dossier{}, fmt.Errorf("persistence: save dossier %s: %w", d.ProjectID, err)
+		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, d.ProjectID, err)
 	}
-	return s.updateDossier(ctx, "save", d.ProjectID, expectedVersion, d.Snapshot, &prot, src)
+	return s.updateDossier(ctx, op, d.ProjectID, expectedVersion, d.Snapshot, &prot, src, cursors)
 }
 
-// createDossier is CreateDossier storing in.Protection; op names the
-// calling method in errors.
-func (s *SQLite) createDossier(ctx context.Context, op string, in Dossier, src DossierVersion) (Dossier, error) {
+// createDossier is CreateDossier storing in.Protection and advancing
+// cursors; op names the calling method in errors.
+func (s *SQLite) createDossier(ctx context.Context, op string, in Dossier, src DossierVersion, cursors []cursorAdvance) (Dossier, error) {
 	d, err := prepareDossier(in, s.cfg.timestamp())
 	if err != nil {
 		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, in.ProjectID, err)
@@ -951,7 +967,10 @@ func (s *SQLite) createDossier(ctx context.Context, op string, in Dossier, src D
 			d.ProjectID, d.UserID, string(d.Snapshot), string(d.Protection), liteTime(d.CreatedAt), liteTime(d.UpdatedAt)); err != nil {
 			return err
 		}
-		return liteInsertVersion(ctx, tx, v)
+		if err := liteInsertVersion(ctx, tx, v); err != nil {
+			return err
+		}
+		return liteAdvanceCursors(ctx, tx, d.ProjectID, cursors, d.UpdatedAt)
 	})
 	if err != nil {
 		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, d.ProjectID, liteErr(err))
@@ -960,9 +979,9 @@ func (s *SQLite) createDossier(ctx context.Context, op string, in Dossier, src D
 }
 
 // updateDossier is UpdateDossier that also replaces the protection when
-// protection is not nil (a storeObject result); op names the calling method
-// in errors.
-func (s *SQLite) updateDossier(ctx context.Context, op, projectID string, expectedVersion int, snapshot json.RawMessage, protection *string, src DossierVersion) (Dossier, error) {
+// protection is not nil (a storeObject result) and advances cursors; op
+// names the calling method in errors.
+func (s *SQLite) updateDossier(ctx context.Context, op, projectID string, expectedVersion int, snapshot json.RawMessage, protection *string, src DossierVersion, cursors []cursorAdvance) (Dossier, error) {
 	now := s.cfg.timestamp()
 	cid, ok := canonicalID(projectID)
 	if !ok {
@@ -1006,7 +1025,10 @@ func (s *SQLite) updateDossier(ctx context.Context, op, projectID string, expect
 			return err
 		}
 		d.Protection = snapshotOut([]byte(prot))
-		return liteInsertVersion(ctx, tx, v)
+		if err := liteInsertVersion(ctx, tx, v); err != nil {
+			return err
+		}
+		return liteAdvanceCursors(ctx, tx, cid, cursors, now)
 	})
 	if err != nil {
 		return Dossier{}, fmt.Errorf("persistence: %s dossier %s: %w", op, cid, liteErr(err))
@@ -1134,4 +1156,108 @@ func (s *SQLite) DeleteDossier(ctx context.Context, projectID string) error {
 		return fmt.Errorf("persistence: delete dossier %s: %w", cid, ErrNotFound)
 	}
 	return nil
+}
+
+// liteAdvanceCursors raises the cursors of a project's sessions inside tx;
+// a session that is not the project's is ErrNotFound.
+func liteAdvanceCursors(ctx context.Context, tx *sql.Tx, projectID string, cursors []cursorAdvance, now time.Time) error {
+	for _, c := range cursors {
+		res, err := tx.ExecContext(ctx, `INSERT INTO dossier_cursors (project_id, session_id, extracted_seq, updated_at)
+			SELECT project_id, id, ?, ? FROM chat_sessions WHERE id = ? AND project_id = ?
+			ON CONFLICT (project_id, session_id) DO UPDATE SET
+				extracted_seq = MAX(dossier_cursors.extracted_seq, excluded.extracted_seq),
+				updated_at = excluded.updated_at`,
+			c.seq, liteTime(now), c.sessionID, projectID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("%w: session %s of project %s", ErrNotFound, c.sessionID, projectID)
+		}
+	}
+	return nil
+}
+
+// AdvanceDossierCursors records how far a project's dossier extraction has
+// read its sessions (session id → extracted seq). A cursor only moves
+// forward: a seq below the stored one leaves it. A session that does not
+// exist or belongs to another project is ErrNotFound (and nothing is
+// written), a negative seq ErrInvalid. All cursors are written in one
+// transaction.
+func (s *SQLite) AdvanceDossierCursors(ctx context.Context, projectID string, extractedSeq map[string]int64) error {
+	pid, cursors, err := prepareCursors(projectID, extractedSeq)
+	if err != nil {
+		return fmt.Errorf("persistence: advance dossier cursors of %s: %w", projectID, err)
+	}
+	if len(cursors) == 0 {
+		return nil
+	}
+	now := s.cfg.timestamp()
+	if err := s.withTx(ctx, func(tx *sql.Tx) error { return liteAdvanceCursors(ctx, tx, pid, cursors, now) }); err != nil {
+		return fmt.Errorf("persistence: advance dossier cursors of %s: %w", pid, liteErr(err))
+	}
+	return nil
+}
+
+// DossierCursors returns the extraction cursors of a project's sessions,
+// ordered by session id. A session without one has none in the list.
+func (s *SQLite) DossierCursors(ctx context.Context, projectID string) ([]DossierCursor, error) {
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return []DossierCursor{}, nil
+	}
+	out, err := liteCollect(ctx, s.r, func(sc rowScanner) (DossierCursor, error) {
+		var c DossierCursor
+		err := sc.Scan(&c.ProjectID, &c.SessionID, &c.ExtractedSeq, timeCol{t: &c.UpdatedAt})
+		return c, err
+	}, `SELECT project_id, session_id, extracted_seq, updated_at FROM dossier_cursors
+		WHERE project_id = ? ORDER BY session_id`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: dossier cursors of %s: %w", cid, err)
+	}
+	return out, nil
+}
+
+// litePendingTurns selects the newest un-extracted user messages of a
+// project (see PendingTurns), newest first, each with its latest reply.
+const litePendingTurns = `SELECT u.session_id, u.id, u.seq, u.content, u.created_at,
+		COALESCE(r.content, ''), COALESCE(r.end_seq, u.end_seq), COALESCE(r.status, '')
+	FROM projects p
+	JOIN chat_sessions s ON s.project_id = p.id AND s.user_id = p.user_id AND s.is_active = 1
+	LEFT JOIN dossier_cursors c ON c.project_id = p.id AND c.session_id = s.id
+	JOIN messages u ON u.session_id = s.id AND u.role = 'user' AND u.seq > COALESCE(c.extracted_seq, 0)
+	LEFT JOIN messages r ON r.id = (SELECT x.id FROM messages x
+		WHERE x.session_id = u.session_id AND x.turn_id = u.id AND x.role = 'assistant'
+		ORDER BY x.seq DESC LIMIT 1)
+	WHERE p.id = ?
+	ORDER BY u.created_at DESC, u.session_id DESC, u.seq DESC
+	LIMIT ?`
+
+// PendingTurns returns the turns of a project that its dossier extraction
+// has not read: the user messages after their session's cursor, each with
+// its latest reply (whatever its status), oldest first. Only active
+// sessions owned by the project's owner count (a deleted session's turns are
+// not read again). At most the newest limit turns are returned; limit must
+// be at least 1. An unknown project has none.
+func (s *SQLite) PendingTurns(ctx context.Context, projectID string, limit int) ([]PendingTurn, error) {
+	if err := checkPage(limit, 0); err != nil {
+		return nil, fmt.Errorf("persistence: pending turns of %s: %w", projectID, err)
+	}
+	cid, ok := canonicalID(projectID)
+	if !ok {
+		return []PendingTurn{}, nil
+	}
+	out, err := liteCollect(ctx, s.r, func(sc rowScanner) (PendingTurn, error) {
+		var t PendingTurn
+		err := sc.Scan(&t.SessionID, &t.UserMessageID, &t.SeqFrom, &t.User, timeCol{t: &t.CreatedAt},
+			&t.Assistant, &t.SeqTo, &t.ReplyStatus)
+		return t, err
+	}, litePendingTurns, cid, limit)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: pending turns of %s: %w", cid, err)
+	}
+	slices.Reverse(out)
+	return out, nil
 }

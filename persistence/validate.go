@@ -2,10 +2,12 @@ package persistence
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -429,4 +431,41 @@ func checkPage(limit, offset int) error {
 		return fmt.Errorf("%w: offset %d is negative", ErrInvalid, offset)
 	}
 	return nil
+}
+
+// cursorAdvance is one session's cursor to raise, validated.
+type cursorAdvance struct {
+	sessionID string
+	seq       int64
+}
+
+// prepareCursors validates the arguments of AdvanceDossierCursors: a
+// malformed project or session id names no row (ErrNotFound), a negative
+// seq is ErrInvalid. The result is sorted by session id, so that concurrent
+// writers lock rows in the same order.
+func prepareCursors(projectID string, extractedSeq map[string]int64) (string, []cursorAdvance, error) {
+	pid, ok := canonicalID(projectID)
+	if !ok {
+		return "", nil, fmt.Errorf("%w: project %q", ErrNotFound, projectID)
+	}
+	out := make([]cursorAdvance, 0, len(extractedSeq))
+	for id, seq := range extractedSeq {
+		sid, ok := canonicalID(id)
+		if !ok {
+			return "", nil, fmt.Errorf("%w: session %q", ErrNotFound, id)
+		}
+		if seq < 0 {
+			return "", nil, fmt.Errorf("%w: extracted seq %d of session %s is negative", ErrInvalid, seq, sid)
+		}
+		out = append(out, cursorAdvance{sessionID: sid, seq: seq})
+	}
+	slices.SortFunc(out, func(a, b cursorAdvance) int {
+		if c := strings.Compare(a.sessionID, b.sessionID); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.seq, a.seq) // the higher first
+	})
+	// Two spellings of one id: keep the higher seq.
+	out = slices.CompactFunc(out, func(a, b cursorAdvance) bool { return a.sessionID == b.sessionID })
+	return pid, out, nil
 }

@@ -18,10 +18,15 @@ type (
 		Metadata  *actors.Metadata    `json:"metadata,omitempty"`
 		Error     *actors.ErrorInfo   `json:"error,omitempty"`
 		Message   *actors.UserMessage `json:"message,omitempty"`
-		// dossier events
-		ProjectID string   `json:"project_id,omitempty"`
-		Version   int      `json:"version,omitempty"`
-		Changed   []string `json:"changed,omitempty"`
+	}
+	// wireDossier is a dossier event: every field always present, changed
+	// an empty list rather than absent when no section changed.
+	wireDossier struct {
+		Type      string   `json:"type"`
+		SessionID string   `json:"session_id"`
+		ProjectID string   `json:"project_id"`
+		Version   int      `json:"version"`
+		Changed   []string `json:"changed"`
 	}
 	wireAck struct {
 		Type            string `json:"type"`
@@ -37,17 +42,21 @@ type (
 // encodeEvent returns ev's JSON.
 func encodeEvent(ev actors.Event) []byte {
 	var v any
-	if ev.Type == actors.EventAck && ev.Ack != nil {
+	switch {
+	case ev.Type == actors.EventAck && ev.Ack != nil:
 		a := ev.Ack
 		v = wireAck{Type: "ack", SessionID: a.SessionID, ProjectID: a.ProjectID, MessageID: a.MessageID,
 			ClientMessageID: a.ClientMessageID, Seq: a.Seq, Duplicate: a.Duplicate}
-	} else {
-		w := wireEvent{Type: string(ev.Type), SessionID: ev.SessionID, Seq: ev.Seq, Content: ev.Content,
-			Metadata: ev.Metadata, Error: ev.Err, Message: ev.Message}
-		if d := ev.Dossier; d != nil {
-			w.ProjectID, w.Version, w.Changed = d.ProjectID, d.Version, d.Changed
+	case ev.Type == actors.EventDossier && ev.Dossier != nil:
+		d := ev.Dossier
+		changed := d.Changed
+		if changed == nil {
+			changed = []string{}
 		}
-		v = w
+		v = wireDossier{Type: string(ev.Type), SessionID: ev.SessionID, ProjectID: d.ProjectID, Version: d.Version, Changed: changed}
+	default:
+		v = wireEvent{Type: string(ev.Type), SessionID: ev.SessionID, Seq: ev.Seq, Content: ev.Content,
+			Metadata: ev.Metadata, Error: ev.Err, Message: ev.Message}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -105,7 +105,7 @@ func (s *Server) table() []route {
 			Params: []paramDoc{pProjectID}, Status: 200, Response: dossierJSON{}, Identity: true, Errors: []int{401, 404, 422}}},
 		{"PUT", "/api/v1/dossier/{project_id}", s.handleUpdateDossier, opDoc{ID: "updateDossier", Tag: tDossier,
 			Summary:     "Replace a dossier; with version (or If-Match), a stale edit is a 409",
-			Description: "Send the version you edited, in the body or as `If-Match` (the `ETag` of GET); a stale one answers 409 `version_conflict`. Every write keeps a version with source `user`.",
+			Description: "Send the version you edited, in the body or as `If-Match` (the `ETag` of GET); a stale one answers 409 `version_conflict`. Every write that changes something keeps a version with source `user` and is announced as a `dossier` event; one that changes nothing answers the current version.",
 			Params:      []paramDoc{pProjectID, {Name: "If-Match", In: "header", Description: "the ETag (version) you edited"}},
 			Body:        updateDossierRequest{}, Status: 200, Response: dossierJSON{}, Identity: true, Errors: []int{401, 404, 409, 413, 422}}},
 		{"GET", "/api/v1/dossier/{project_id}/versions", s.handleListVersions, opDoc{ID: "listDossierVersions", Tag: tDossier,

@@ -148,11 +148,16 @@ func (s *sseClient) pump() {
 				}
 				ev.raw = raw
 				switch {
-				case !hasID && ev.Type != "error" && ev.Type != "done":
+				case ev.Type == "dossier" && hasID:
+					// Not part of the resumable stream: an id would move
+					// the client's Last-Event-ID off the session's seqs.
+					s.err = fmt.Errorf("dossier event with an id line: %s", raw)
+					return
+				case !hasID && ev.Type != "error" && ev.Type != "done" && ev.Type != "dossier":
 					// Only the notice that ends a stream early (an error,
-					// then done, e.g. the session stopped at shutdown) has
-					// no seq, so that a reconnect resumes after the last
-					// real event.
+					// then done, e.g. the session stopped at shutdown) and
+					// dossier events have no seq, so that a reconnect
+					// resumes after the last real event.
 					s.err = fmt.Errorf("event without an id line: %s", raw)
 					return
 				case hasID && ev.Seq != id:
