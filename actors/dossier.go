@@ -381,12 +381,31 @@ func (a *dossierActor) maybeExtract(ctx actor.Context) {
 		a.extract(ctx)
 		return
 	}
+	a.armIdle(ctx)
+}
+
+// armIdle (re)starts the idle timer, which extracts the pending batch
+// after ExtractIdle.
+func (a *dossierActor) armIdle(ctx actor.Context) {
 	a.debounce++
 	if a.stopTimer != nil {
 		a.stopTimer()
 	}
 	gen, root, self := a.debounce, a.s.root, ctx.Self()
-	a.stopTimer = cfg.After(cfg.ExtractIdle, func() { root.Send(self, debounceFired{gen: gen}) })
+	a.stopTimer = a.s.cfg.After(a.s.cfg.ExtractIdle, func() { root.Send(self, debounceFired{gen: gen}) })
+}
+
+// transientExtractionError reports whether an extraction failed for a
+// reason outside its turns — the provider rate-limiting, down, timing out
+// or cutting the connection — so the same turns are worth another try.
+// A refused, truncated or invalid answer, or refused credentials, is not:
+// those turns are skipped (see docs/dossier.md).
+func transientExtractionError(err error) bool {
+	switch llm.CodeOf(err) {
+	case llm.CodeRateLimited, llm.CodeUpstreamUnavailable, llm.CodeUpstreamTimeout, llm.CodeStreamCut:
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded)
 }
 
 // extract runs the model on the pending batch, unless an extraction is in
@@ -452,6 +471,20 @@ func (a *dossierActor) extracted(ctx actor.Context, msg extractionDone) {
 	}
 	if msg.err != nil {
 		a.s.extractionFailures.Add(1)
+		if transientExtractionError(msg.err) {
+			// The provider is down, slow or limiting us: the turns are
+			// fine. Keep them, in front of what arrived meanwhile, and
+			// try again when the idle timer fires (not at once: no
+			// hammering a provider that is down).
+			a.s.cfg.Logger.Warn("extraction failed; its turns wait for the next attempt",
+				"project_id", a.projectID, "turns", len(msg.batch), "retry_in", a.s.cfg.ExtractIdle, "err", msg.err)
+			for _, t := range msg.batch {
+				a.pendingTokens += turnTokens(t.user, t.assistant)
+			}
+			a.pending = append(msg.batch, a.pending...)
+			a.armIdle(ctx)
+			return
+		}
 		a.s.cfg.Logger.Warn("extraction failed; the dossier is unchanged and its turns are not extracted again",
 			"project_id", a.projectID, "turns", len(msg.batch), "err", msg.err)
 		a.advance(ctx, cursors)

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -369,5 +370,78 @@ func TestEditThatChangesNothingWritesNoVersion(t *testing.T) {
 	}
 	if _, err := s.EditDossier(ctx(t), DossierEdit{UserID: user, ProjectID: project, ExpectedVersion: 1, Snapshot: chars("Ada", "Tom")}); !errors.Is(err, ErrVersionConflict) {
 		t.Fatalf("a stale edit that changes nothing: %v, want a conflict", err)
+	}
+}
+
+// flakyExtractor fails its first calls with err, then answers snap.
+type flakyExtractor struct {
+	mu    sync.Mutex
+	fails int
+	err   error
+	snap  story.Snapshot
+	reqs  []llm.ExtractRequest
+}
+
+func (f *flakyExtractor) Extract(ctx context.Context, req llm.ExtractRequest) (llm.ExtractResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs = append(f.reqs, req)
+	if f.fails > 0 {
+		f.fails--
+		return llm.ExtractResult{}, f.err
+	}
+	return llm.ExtractResult{Snapshot: f.snap}, nil
+}
+
+func (f *flakyExtractor) requests() []llm.ExtractRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.reqs)
+}
+
+// A provider outage loses no turns: a batch that failed for a reason of the
+// provider's waits for the idle timer and is extracted again, with what
+// arrived meanwhile; a batch the model answered badly is not retried.
+func TestExtractionRetriesAfterAnOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		retry bool
+	}{
+		{"provider down", &llm.Error{Code: llm.CodeUpstreamUnavailable, Err: llm.ErrUpstreamUnavailable}, true},
+		{"rate limited", &llm.Error{Code: llm.CodeRateLimited, Err: llm.ErrRateLimited}, true},
+		{"invalid answer", &llm.Error{Code: llm.CodeExtractionInvalid, Err: llm.ErrExtractionInvalid}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &fakeClock{}
+			// Two calls fail: the first attempt and its immediate retry.
+			ex := &flakyExtractor{fails: 2, err: tc.err, snap: chars("Ada")}
+			s, store := newTestSessions(t, newFakeModel(), func(c *Config) {
+				c.Extractor, c.ExtractTurns, c.ExtractTokens, c.After = ex, 1, 1_000_000, clock.After
+			})
+			user := uuid.NewString()
+			acc := chatTurn(t, s, user, "", "My grandmother Ada kept a lighthouse")
+			eventually(t, "both attempts", func() bool { return len(ex.requests()) == 2 })
+			if !tc.retry {
+				eventually(t, "the cursor to move past the batch", func() bool {
+					cs, err := store.DossierCursors(ctx(t), acc.ProjectID)
+					return err == nil && len(cs) == 1 && cs[0].ExtractedSeq > 0
+				})
+				if clock.Pending() != 0 {
+					t.Fatalf("a batch the model answered badly waits for a retry")
+				}
+				return
+			}
+			eventually(t, "the retry timer", func() bool { return clock.Pending() > 0 })
+			clock.Fire()
+			eventually(t, "version 1", func() bool {
+				d, err := store.GetDossier(ctx(t), acc.ProjectID)
+				return err == nil && d.Version == 1
+			})
+			reqs := ex.requests()
+			if len(reqs) != 3 || len(reqs[2].Turns) != 1 || reqs[2].Turns[0].User != "My grandmother Ada kept a lighthouse" {
+				t.Fatalf("requests after the outage: %+v", reqs)
+			}
+		})
 	}
 }
