@@ -58,6 +58,17 @@ type (
 		edit  DossierEdit
 		reply chan<- editResult
 	}
+	// deleteDossier: a person deletes the dossier.
+	deleteDossier struct {
+		userID string
+		reply  chan<- error
+	}
+	// dossierDeleted: the store deleted the dossier.
+	dossierDeleted struct {
+		cmd     *deleteDossier
+		changed []string
+		err     error
+	}
 	// refreshDossier: extract now from what is pending.
 	refreshDossier struct {
 		userID string
@@ -104,6 +115,7 @@ type refreshResult struct {
 
 func (c *editDossier) fail(err error)    { c.reply <- editResult{err: err} }
 func (c *refreshDossier) fail(err error) { c.reply <- refreshResult{err: err} }
+func (c *deleteDossier) fail(err error)  { c.reply <- err }
 func (t *turnCompleted) fail(error)      {}
 
 // dossierActor is the single writer of one project's dossier: it batches
@@ -156,7 +168,7 @@ func (a *dossierActor) Receive(ctx actor.Context) {
 	case dossierLoaded:
 		a.pendingIO--
 		a.loadedMsg(ctx, msg)
-	case *turnCompleted, *editDossier, *refreshDossier:
+	case *turnCompleted, *editDossier, *refreshDossier, *deleteDossier:
 		if !a.loaded {
 			a.stash = append(a.stash, msg)
 			if !a.loading {
@@ -175,6 +187,9 @@ func (a *dossierActor) Receive(ctx actor.Context) {
 	case dossierSaved:
 		a.pendingIO--
 		a.saved(ctx, msg)
+	case dossierDeleted:
+		a.pendingIO--
+		a.deleted(ctx, msg)
 	case cursorsSaved:
 		a.pendingIO--
 		if msg.err != nil {
@@ -216,6 +231,8 @@ func (a *dossierActor) command(ctx actor.Context, m any) {
 		a.turn(ctx, m)
 	case *editDossier:
 		a.edit(ctx, m)
+	case *deleteDossier:
+		a.delete(ctx, m)
 	case *refreshDossier:
 		if m.userID != a.owner {
 			m.fail(ErrNotFound)
@@ -691,6 +708,49 @@ func (a *dossierActor) saved(ctx actor.Context, msg dossierSaved) {
 	a.s.root.Send(a.s.manager, &dossierChanged{update: DossierUpdate{
 		ProjectID: a.projectID, Version: msg.d.Version, Changed: changed, Source: msg.source,
 	}, memory: memoryOf(msg.d.Snapshot)})
+	a.nextWrite()
+}
+
+// delete deletes the dossier after the writes before it. Memory forgets it
+// at once, so what comes after (an extraction, an edit) starts a new one;
+// the extraction cursors stay, so it starts from the turns after them.
+func (a *dossierActor) delete(ctx actor.Context, cmd *deleteDossier) {
+	if !a.exists || a.owner != "" && cmd.userID != a.owner {
+		cmd.fail(ErrNotFound)
+		return
+	}
+	changed := story.Changed(a.snap, story.Snapshot{})
+	a.exists, a.d = false, persistence.Dossier{}
+	a.snap, a.protect = story.Snapshot{}, story.Protection{}
+	store, id := a.s.cfg.Store, a.projectID
+	a.enqueue(storeWrite{run: func() {
+		a.goIO(ctx, func(c context.Context) any {
+			return dossierDeleted{cmd: cmd, changed: changed, err: store.DeleteDossier(c, id)}
+		})
+	}})
+}
+
+func (a *dossierActor) deleted(ctx actor.Context, msg dossierDeleted) {
+	if msg.err != nil && !errors.Is(msg.err, persistence.ErrNotFound) {
+		a.s.cfg.Logger.Error("delete dossier", "project_id", a.projectID, "err", msg.err)
+		msg.cmd.fail(dossierError(msg.err))
+		for _, w := range a.writes {
+			if w.edit != nil {
+				w.edit.fail(dossierError(msg.err))
+			}
+		}
+		a.saving, a.loaded, a.exists, a.writes = false, false, false, nil
+		a.load(ctx) // the truth is in the store
+		return
+	}
+	msg.cmd.reply <- nil
+	if msg.changed == nil {
+		msg.changed = []string{}
+	}
+	// Version 0: there is no dossier any more (docs/protocol.md).
+	a.s.root.Send(a.s.manager, &dossierChanged{update: DossierUpdate{
+		ProjectID: a.projectID, Version: 0, Changed: msg.changed, Source: persistence.SourceUser,
+	}})
 	a.nextWrite()
 }
 

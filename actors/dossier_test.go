@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/storyd/storyd/llm"
+	"github.com/storyd/storyd/persistence"
 	"github.com/storyd/storyd/story"
 )
 
@@ -443,5 +444,61 @@ func TestExtractionRetriesAfterAnOutage(t *testing.T) {
 				t.Fatalf("requests after the outage: %+v", reqs)
 			}
 		})
+	}
+}
+
+// Deleting a dossier goes through its actor: followers hear version 0, the
+// model's context forgets it, and the next extraction starts a new one.
+func TestDeleteDossier(t *testing.T) {
+	ex := newFakeExtractor(chars("Ada"), chars("Tom"))
+	model := newFakeModel()
+	s, store := newTestSessions(t, model, func(c *Config) {
+		c.Extractor, c.ExtractTurns, c.After = ex, 1, (&fakeClock{}).After
+	})
+	user := uuid.NewString()
+	follower := newRecorder()
+	acc, err := s.Chat(ctx(t), ChatRequest{UserID: user, Text: "Ada", Subscriber: follower, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextDossierEvent := func() DossierUpdate {
+		for {
+			if ev := follower.next(t); ev.Type == EventDossier {
+				return *ev.Dossier
+			}
+		}
+	}
+	if u := nextDossierEvent(); u.Version != 1 {
+		t.Fatalf("first event %+v", u)
+	}
+	if err := s.DeleteDossier(ctx(t), uuid.NewString(), acc.ProjectID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("someone else's delete: %v", err)
+	}
+	if err := s.DeleteDossier(ctx(t), user, acc.ProjectID); err != nil {
+		t.Fatal(err)
+	}
+	if u := nextDossierEvent(); u.Version != 0 || !slices.Equal(u.Changed, []string{"characters"}) {
+		t.Fatalf("delete event %+v", u)
+	}
+	if _, err := store.GetDossier(ctx(t), acc.ProjectID); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("stored dossier after delete: %v", err)
+	}
+	if err := s.DeleteDossier(ctx(t), user, acc.ProjectID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	// The next reply's prompt has no dossier; its extraction makes version 1
+	// of a new one, holding only what came after.
+	chatTurn(t, s, user, acc.SessionID, "Tom")
+	for _, m := range model.prompt(model.calls() - 1) {
+		if strings.HasPrefix(m.Content, llm.DossierContextLead) {
+			t.Fatalf("the prompt after the delete still carries the dossier:\n%s", m.Content)
+		}
+	}
+	if u := nextDossierEvent(); u.Version != 1 {
+		t.Fatalf("event after the delete %+v", u)
+	}
+	d, err := store.GetDossier(ctx(t), acc.ProjectID)
+	if err != nil || d.Version != 1 || !strings.Contains(string(d.Snapshot), "Tom") || strings.Contains(string(d.Snapshot), "Ada") {
+		t.Fatalf("new dossier %s (version %d), %v", d.Snapshot, d.Version, err)
 	}
 }

@@ -30,6 +30,7 @@ type Store interface {
 	MessagesAfter(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]persistence.Message, error)
 	GetDossier(ctx context.Context, projectID string) (persistence.Dossier, error)
 	SaveDossier(ctx context.Context, d persistence.Dossier, expectedVersion int, src persistence.DossierVersion) (persistence.Dossier, error)
+	DeleteDossier(ctx context.Context, projectID string) error
 	// The dossier actor's extraction cursors (see docs/dossier.md): how far
 	// extraction has read each session of a project, and the turns after.
 	SaveExtraction(ctx context.Context, d persistence.Dossier, expectedVersion int, src persistence.DossierVersion, extractedSeq map[string]int64) (persistence.Dossier, error)
@@ -202,6 +203,23 @@ func (s *Sessions) EditDossier(ctx context.Context, e DossierEdit) (persistence.
 		return persistence.Dossier{}, fmt.Errorf("actors: edit dossier %s: %w", e.ProjectID, err)
 	}
 	return r.d, r.err
+}
+
+// DeleteDossier deletes a project's dossier and its versions through its
+// dossier actor (after the writes before it; an extraction after it starts
+// a new dossier). It returns ErrNotFound when there is none or it is not
+// the caller's.
+func (s *Sessions) DeleteDossier(ctx context.Context, userID, projectID string) error {
+	if s.closing.Load() {
+		return ErrShuttingDown
+	}
+	reply := make(chan error, 1)
+	s.root.Send(s.manager, routed{sessionID: dossierKeyPrefix + projectID, msg: &deleteDossier{userID: userID, reply: reply}})
+	err, aerr := await(ctx, s.cfg.CommandTimeout, reply)
+	if aerr != nil {
+		return fmt.Errorf("actors: delete dossier %s: %w", projectID, aerr)
+	}
+	return err
 }
 
 // RefreshDossier extracts the project's pending turns now. It reports

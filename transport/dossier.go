@@ -290,8 +290,12 @@ func (s *Server) handleDeleteDossier(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.cfg.Store.DeleteDossier(r.Context(), d.ProjectID); err != nil && !errors.Is(err, persistence.ErrNotFound) {
-		s.storeError(w, r, "delete dossier", err)
+	// Through the dossier actor, the dossier's single writer: an extraction
+	// in flight cannot write over the deletion, and sessions forget it.
+	if err := s.cfg.Sessions.DeleteDossier(r.Context(), who.UserID, d.ProjectID); err != nil && !errors.Is(err, actors.ErrNotFound) {
+		if r.Context().Err() == nil {
+			writeError(w, s.dossierError(err))
+		}
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"message": "Dossier deleted successfully", "project_id": d.ProjectID})

@@ -24,6 +24,7 @@ type Sessions interface {
 	OwnerChanged(from, to string)
 	EditDossier(ctx context.Context, e actors.DossierEdit) (persistence.Dossier, error)
 	RefreshDossier(ctx context.Context, userID, projectID string) (bool, error)
+	DeleteDossier(ctx context.Context, userID, projectID string) error
 	Unsubscribe(sessionID string, sub actors.Subscriber)
 }
 
@@ -44,7 +45,6 @@ type Store interface {
 	ListDossierSummaries(ctx context.Context, userID string) ([]persistence.DossierSummary, error)
 	CreateDossier(ctx context.Context, d persistence.Dossier, src persistence.DossierVersion) (persistence.Dossier, error)
 	UpdateDossier(ctx context.Context, projectID string, expectedVersion int, snapshot json.RawMessage, src persistence.DossierVersion) (persistence.Dossier, error)
-	DeleteDossier(ctx context.Context, projectID string) error
 	ListDossierVersions(ctx context.Context, projectID string) ([]persistence.DossierVersion, error)
 	GetDossierVersion(ctx context.Context, projectID string, version int) (persistence.DossierVersion, error)
 	ListMessages(ctx context.Context, sessionID string, limit, offset int) ([]persistence.Message, error)
