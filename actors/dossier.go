@@ -58,6 +58,9 @@ type (
 		edit  DossierEdit
 		reply chan<- editResult
 	}
+	// wakeDossier: activate to extract the turns left from before a
+	// restart (loading recovers them; nothing else to do).
+	wakeDossier struct{}
 	// deleteDossier: a person deletes the dossier.
 	deleteDossier struct {
 		userID string
@@ -116,6 +119,7 @@ type refreshResult struct {
 func (c *editDossier) fail(err error)    { c.reply <- editResult{err: err} }
 func (c *refreshDossier) fail(err error) { c.reply <- refreshResult{err: err} }
 func (c *deleteDossier) fail(err error)  { c.reply <- err }
+func (*wakeDossier) fail(error)          {}
 func (t *turnCompleted) fail(error)      {}
 
 // dossierActor is the single writer of one project's dossier: it batches
@@ -168,7 +172,7 @@ func (a *dossierActor) Receive(ctx actor.Context) {
 	case dossierLoaded:
 		a.pendingIO--
 		a.loadedMsg(ctx, msg)
-	case *turnCompleted, *editDossier, *refreshDossier, *deleteDossier:
+	case *turnCompleted, *editDossier, *refreshDossier, *deleteDossier, *wakeDossier:
 		if !a.loaded {
 			a.stash = append(a.stash, msg)
 			if !a.loading {

@@ -341,3 +341,43 @@ func TestDossierBatchAcrossSessions(t *testing.T) {
 	}
 	waitCursors(t, store, a.ProjectID, map[string]int64{a.SessionID: lastSeq(t, store, a.SessionID), b.SessionID: lastSeq(t, store, b.SessionID)})
 }
+
+// A starting server wakes the dossier actors of projects with turns left
+// unextracted: their batch follows the batching rules without waiting for
+// the project's next turn.
+func TestWakeDossiersAfterRestart(t *testing.T) {
+	store := openTestStore(t)
+	s1, stop1 := startSessions(t, store, newFakeModel(), func(c *Config) {
+		c.Extractor, c.ExtractTurns, c.ExtractTokens, c.After = newFakeExtractor(), 10, 1_000_000, (&fakeClock{}).After
+	})
+	user := uuid.NewString()
+	a := chatIn(t, s1, user, "", "", "My grandmother Ada kept a lighthouse")
+	chatIn(t, s1, user, "", "", "A heist in Taipei") // a second project
+	stop1()
+
+	ex := newFakeExtractor(chars("Ada"), chars("Mei"))
+	clock := &fakeClock{}
+	s2, _ := startSessions(t, store, newFakeModel(), func(c *Config) {
+		c.Extractor, c.ExtractTurns, c.ExtractTokens, c.After = ex, 10, 1_000_000, clock.After
+	})
+	n, err := s2.WakeDossiers(ctx(t), 100)
+	if err != nil || n != 2 {
+		t.Fatalf("woke %d, %v; want the 2 projects", n, err)
+	}
+	// One turn each is below the batch size: the idle timers extract them.
+	eventually(t, "two idle timers", func() bool { return clock.Pending() == 2 })
+	clock.Fire()
+	eventually(t, "both extracted", func() bool { return ex.calls() == 2 })
+	eventually(t, "the dossier of the first project", func() bool {
+		d, err := store.GetDossier(ctx(t), a.ProjectID)
+		return err == nil && d.Version == 1
+	})
+	// Nothing is left to wake.
+	eventually(t, "the cursors to move", func() bool {
+		ids, err := store.ProjectsWithPendingTurns(ctx(t), 100)
+		return err == nil && len(ids) == 0
+	})
+	if n, err := s2.WakeDossiers(ctx(t), 100); err != nil || n != 0 {
+		t.Fatalf("woke %d again, %v", n, err)
+	}
+}

@@ -37,6 +37,7 @@ type Store interface {
 	AdvanceDossierCursors(ctx context.Context, projectID string, extractedSeq map[string]int64) error
 	DossierCursors(ctx context.Context, projectID string) ([]persistence.DossierCursor, error)
 	PendingTurns(ctx context.Context, projectID string, limit int) ([]persistence.PendingTurn, error)
+	ProjectsWithPendingTurns(ctx context.Context, limit int) ([]string, error)
 	ReserveSeqs(ctx context.Context, sessionID string, n int64) (from, to int64, err error)
 	DeactivateSession(ctx context.Context, id string) error
 }
@@ -220,6 +221,29 @@ func (s *Sessions) DeleteDossier(ctx context.Context, userID, projectID string) 
 		return fmt.Errorf("actors: delete dossier %s: %w", projectID, aerr)
 	}
 	return err
+}
+
+// WakeDossiers activates the dossier actors of up to limit projects whose
+// extraction has not read all their turns — turns that were waiting in a
+// batch when the server last stopped — so those batches are extracted by
+// the usual rules (at once when big enough, else after the idle timer)
+// without waiting for the project's next turn. It returns how many it
+// woke; without an Extractor it does nothing.
+func (s *Sessions) WakeDossiers(ctx context.Context, limit int) (int, error) {
+	if s.cfg.Extractor == nil {
+		return 0, nil
+	}
+	if s.closing.Load() {
+		return 0, ErrShuttingDown
+	}
+	ids, err := s.cfg.Store.ProjectsWithPendingTurns(ctx, limit)
+	if err != nil {
+		return 0, fmt.Errorf("actors: wake dossiers: %w", err)
+	}
+	for _, id := range ids {
+		s.root.Send(s.manager, routed{sessionID: dossierKeyPrefix + id, msg: &wakeDossier{}})
+	}
+	return len(ids), nil
 }
 
 // RefreshDossier extracts the project's pending turns now. It reports

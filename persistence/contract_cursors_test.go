@@ -234,3 +234,37 @@ func testDossierCursorsBackfill(t *testing.T, open opener) {
 		t.Errorf("PendingTurns of a new turn = %v, %v", got, err)
 	}
 }
+
+func testProjectsWithPendingTurns(t *testing.T, open opener) {
+	ctx := t.Context()
+	f := newFixture(t, open)
+	projects := func() []string {
+		t.Helper()
+		got, err := f.s.ProjectsWithPendingTurns(ctx, 10)
+		if err != nil {
+			t.Fatalf("ProjectsWithPendingTurns: %v", err)
+		}
+		return got
+	}
+	wantEqual(t, "a store without turns", projects(), []string{})
+	appendTurn(t, f.s, f.session.ID, 1, "Ada keeps the light", "Tell me more.", persistence.StatusComplete)
+	// Not pending: a session with only a system message, a deleted session.
+	quiet := mustSession(t, f.s, f.user.ID, mustProject(t, f.s, f.user.ID).ID)
+	if _, _, err := f.s.AppendMessage(ctx, persistence.Message{SessionID: quiet.ID, Seq: 1, Role: persistence.RoleSystem, Content: "sys"}); err != nil {
+		t.Fatal(err)
+	}
+	gone := mustSession(t, f.s, f.user.ID, mustProject(t, f.s, f.user.ID).ID)
+	appendTurn(t, f.s, gone.ID, 1, "deleted", "x", persistence.StatusComplete)
+	if err := f.s.DeactivateSession(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "the project with a turn", projects(), []string{f.project.ID})
+	if err := f.s.AdvanceDossierCursors(ctx, f.project.ID, map[string]int64{f.session.ID: 4}); err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "after its cursor moved", projects(), []string{})
+	appendTurn(t, f.s, f.session.ID, 5, "The storm comes", "", "")
+	wantEqual(t, "a new turn after the cursor", projects(), []string{f.project.ID})
+	_, err := f.s.ProjectsWithPendingTurns(ctx, 0)
+	wantErr(t, "limit 0", err, persistence.ErrInvalid)
+}

@@ -61,6 +61,7 @@ type store interface {
 	AdvanceDossierCursors(ctx context.Context, projectID string, extractedSeq map[string]int64) error
 	DossierCursors(ctx context.Context, projectID string) ([]persistence.DossierCursor, error)
 	PendingTurns(ctx context.Context, projectID string, limit int) ([]persistence.PendingTurn, error)
+	ProjectsWithPendingTurns(ctx context.Context, limit int) ([]string, error)
 }
 
 var (
@@ -107,6 +108,7 @@ func runContract(t *testing.T, open opener) {
 		{"DossierSummaries", testDossierSummaries},
 		{"DossierCursors", testDossierCursors},
 		{"PendingTurns", testPendingTurns},
+		{"ProjectsWithPendingTurns", testProjectsWithPendingTurns},
 		{"SaveExtraction", testSaveExtraction},
 		{"DossierCursorsBackfill", testDossierCursorsBackfill},
 	}

@@ -1125,3 +1125,32 @@ func (s *Postgres) PendingTurns(ctx context.Context, projectID string, limit int
 	slices.Reverse(out)
 	return out, nil
 }
+
+// pgProjectsWithPendingTurns selects projects with a user message after its
+// session's extraction cursor (the cheap last_seq test first).
+const pgProjectsWithPendingTurns = `SELECT DISTINCT s.project_id::text
+	FROM chat_sessions s
+	JOIN projects p ON p.id = s.project_id AND p.user_id = s.user_id
+	LEFT JOIN dossier_cursors c ON c.project_id = s.project_id AND c.session_id = s.id
+	WHERE s.is_active AND s.last_seq > COALESCE(c.extracted_seq, 0)
+		AND EXISTS (SELECT 1 FROM messages u
+			WHERE u.session_id = s.id AND u.role = 'user' AND u.seq > COALESCE(c.extracted_seq, 0))
+	LIMIT $1`
+
+// ProjectsWithPendingTurns returns up to limit projects that have turns
+// their dossier extraction has not read (PendingTurns would return some),
+// so a starting server can wake their dossier actors. limit must be at
+// least 1.
+func (s *Postgres) ProjectsWithPendingTurns(ctx context.Context, limit int) ([]string, error) {
+	if err := checkPage(limit, 0); err != nil {
+		return nil, fmt.Errorf("persistence: projects with pending turns: %w", err)
+	}
+	out, err := pgCollect(ctx, s.pool, func(row pgx.Row) (string, error) {
+		var id string
+		return id, row.Scan(&id)
+	}, pgProjectsWithPendingTurns, limit)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: projects with pending turns: %w", err)
+	}
+	return out, nil
+}

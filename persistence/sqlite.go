@@ -1261,3 +1261,31 @@ func (s *SQLite) PendingTurns(ctx context.Context, projectID string, limit int) 
 	slices.Reverse(out)
 	return out, nil
 }
+
+// liteProjectsWithPendingTurns is pgProjectsWithPendingTurns for SQLite.
+const liteProjectsWithPendingTurns = `SELECT DISTINCT s.project_id
+	FROM chat_sessions s
+	JOIN projects p ON p.id = s.project_id AND p.user_id = s.user_id
+	LEFT JOIN dossier_cursors c ON c.project_id = s.project_id AND c.session_id = s.id
+	WHERE s.is_active = 1 AND s.last_seq > COALESCE(c.extracted_seq, 0)
+		AND EXISTS (SELECT 1 FROM messages u
+			WHERE u.session_id = s.id AND u.role = 'user' AND u.seq > COALESCE(c.extracted_seq, 0))
+	LIMIT ?`
+
+// ProjectsWithPendingTurns returns up to limit projects that have turns
+// their dossier extraction has not read (PendingTurns would return some),
+// so a starting server can wake their dossier actors. limit must be at
+// least 1.
+func (s *SQLite) ProjectsWithPendingTurns(ctx context.Context, limit int) ([]string, error) {
+	if err := checkPage(limit, 0); err != nil {
+		return nil, fmt.Errorf("persistence: projects with pending turns: %w", err)
+	}
+	out, err := liteCollect(ctx, s.r, func(sc rowScanner) (string, error) {
+		var id string
+		return id, sc.Scan(&id)
+	}, liteProjectsWithPendingTurns, limit)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: projects with pending turns: %w", err)
+	}
+	return out, nil
+}

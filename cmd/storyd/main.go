@@ -213,6 +213,10 @@ func chatModel(cfg config) (actors.ChatModel, string, error) {
 	return m, m.Name(), nil
 }
 
+// wakeDossiersMax bounds the projects whose pending dossier batches a
+// starting server wakes (the rest wake with their next turn).
+const wakeDossiersMax = 1000
+
 // extractionModel picks the dossier extractor: the extraction role's
 // OpenAI-compatible provider (EXTRACTION_* overriding OPENAI_*), or the
 // offline heuristic extractor.
@@ -340,6 +344,16 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+
+	// Turns that waited in a dossier batch when storyd last stopped are in
+	// the store: wake their projects' dossier actors (docs/dossier.md).
+	wakeCtx, cancelWake := context.WithTimeout(ctx, 30*time.Second)
+	if n, err := sessions.WakeDossiers(wakeCtx, wakeDossiersMax); err != nil {
+		logger.Warn("wake dossiers with pending turns", "err", err)
+	} else if n > 0 {
+		logger.Info("dossier batches left from the last run", "projects", n)
+	}
+	cancelWake()
 
 	select {
 	case err = <-serveErr:
