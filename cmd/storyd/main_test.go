@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"io"
 	"net/http"
@@ -521,5 +522,32 @@ func TestConversationFillsTheDossier(t *testing.T) {
 	st, body = s.call(t, "GET", "/api/v1/dossier/"+projectID+"/versions", hdr, "")
 	if st != 200 || body.([]any)[0].(map[string]any)["source"] != "extraction" {
 		t.Fatalf("versions: %d %v", st, body)
+	}
+}
+
+// A turn that waited in a dossier batch when storyd stopped is extracted
+// after the restart, without another turn: storyd wakes its dossier actor.
+func TestPendingBatchIsExtractedAfterRestart(t *testing.T) {
+	dir := "STORYD_DATA_DIR=" + t.TempDir()
+	s := start(t, dir, "STORYD_EXTRACT_TURNS=10", "STORYD_EXTRACT_IDLE=1h")
+	_, meta := s.chat(t, `{"text":"I want to make a film about my grandmother, Ada Whitlock, who kept the lighthouse on Gull Rock."}`)
+	user, projectID := meta["user_id"].(string), meta["project_id"].(string)
+	hdr := map[string]string{"X-User-ID": user}
+	if st, body := s.call(t, "GET", "/api/v1/dossier/"+projectID, hdr, ""); st != 404 {
+		t.Fatalf("a dossier before the batch is full: %d %v", st, body)
+	}
+	s.shutdown(t)
+
+	s = start(t, dir, "STORYD_EXTRACT_TURNS=1")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, body := s.call(t, "GET", "/api/v1/dossier/"+projectID, hdr, "")
+		if st == 200 && strings.Contains(fmt.Sprint(body), "Ada Whitlock") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the batch left from the last run was not extracted: %d %v", st, body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
