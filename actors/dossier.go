@@ -172,7 +172,7 @@ func (a *dossierActor) Receive(ctx actor.Context) {
 	case dossierLoaded:
 		a.pendingIO--
 		a.loadedMsg(ctx, msg)
-	case *turnCompleted, *editDossier, *refreshDossier, *deleteDossier, *wakeDossier:
+	case *turnCompleted, *editDossier, *refreshDossier, *deleteDossier, *wakeDossier, *ownerChanged:
 		if !a.loaded {
 			a.stash = append(a.stash, msg)
 			if !a.loading {
@@ -182,7 +182,7 @@ func (a *dossierActor) Receive(ctx actor.Context) {
 		}
 		a.command(ctx, msg)
 	case debounceFired:
-		if msg.gen == a.debounce && len(a.pending) > 0 {
+		if msg.gen == a.debounce && a.loaded && len(a.pending) > 0 {
 			a.extract(ctx)
 		}
 	case extractionDone:
@@ -237,6 +237,12 @@ func (a *dossierActor) command(ctx actor.Context, m any) {
 		a.edit(ctx, m)
 	case *deleteDossier:
 		a.delete(ctx, m)
+	case *ownerChanged:
+		// The project moved to an account (POST /sessions/migrate).
+		if a.owner == m.from {
+			a.owner = m.to
+			a.d.UserID = m.to
+		}
 	case *refreshDossier:
 		if m.userID != a.owner {
 			m.fail(ErrNotFound)
@@ -255,6 +261,9 @@ func (a *dossierActor) command(ctx actor.Context, m any) {
 // load reads the project, its dossier and, when extraction is on, the
 // stored turns extraction has not read yet.
 func (a *dossierActor) load(ctx actor.Context) {
+	if a.loading {
+		return // the load in flight reads the latest
+	}
 	a.loading = true
 	store, id, recover, limit := a.s.cfg.Store, a.projectID, a.s.cfg.Extractor != nil, a.s.cfg.RecoverTurns
 	a.goIO(ctx, func(c context.Context) any {
@@ -486,6 +495,12 @@ func (a *dossierActor) extracted(ctx actor.Context, msg extractionDone) {
 			"project_id", a.projectID)
 		return
 	}
+	if !a.loaded {
+		// A store write failed meanwhile and the dossier is being
+		// reloaded: this answer builds on what may not be stored. Its
+		// turns are after the stored cursors; the reload reads them back.
+		return
+	}
 	cursors := map[string]int64{}
 	for _, t := range msg.batch {
 		cursors[t.sessionID] = max(cursors[t.sessionID], t.seqTo)
@@ -560,7 +575,7 @@ func (a *dossierActor) edit(ctx actor.Context, cmd *editDossier) {
 		// Nothing changed: no new version (and no dossier event, no
 		// dossier_updated). The answer is the current version, once the
 		// writes before it are stored.
-		a.enqueue(storeWrite{edit: cmd, run: func() {
+		a.enqueue(storeWrite{fail: cmd.fail, run: func() {
 			cmd.reply <- editResult{d: a.d}
 			a.nextWrite()
 		}})
@@ -578,8 +593,10 @@ func sameProtection(p, q story.Protection) bool {
 // storeWrite is a store write waiting for the one in flight; edit, when
 // set, is the person's edit it answers.
 type storeWrite struct {
-	run  func()
-	edit *editDossier
+	run func()
+	// fail answers the command the write is for (nil: none) when an
+	// earlier write failed and this one is dropped.
+	fail func(error)
 }
 
 // enqueue runs w now, or after the writes before it: writes run one at a
@@ -634,7 +651,11 @@ func (a *dossierActor) write(ctx actor.Context, snap story.Snapshot, prot story.
 	}
 	d := persistence.Dossier{ProjectID: a.projectID, UserID: userID, Snapshot: snap.JSON(), Protection: protJSON}
 	store, create := a.s.cfg.Store, cmd != nil && cmd.edit.Create
-	a.enqueue(storeWrite{edit: cmd, run: func() {
+	w := storeWrite{}
+	if cmd != nil {
+		w.fail = cmd.fail
+	}
+	w.run = func() {
 		a.goIO(ctx, func(c context.Context) any {
 			if create {
 				if err := ensureProject(c, store, a.projectID, userID, cmd.edit.Anonymous, snap.Title); err != nil {
@@ -650,7 +671,8 @@ func (a *dossierActor) write(ctx actor.Context, snap story.Snapshot, prot story.
 			}
 			return dossierSaved{d: saved, changed: changed, source: src.Source, edit: cmd, err: err}
 		})
-	}})
+	}
+	a.enqueue(w)
 }
 
 func ensureProject(ctx context.Context, store Store, projectID, userID string, anonymous bool, title string) error {
@@ -679,23 +701,11 @@ func ensureProject(ctx context.Context, store Store, projectID, userID string, a
 func (a *dossierActor) saved(ctx actor.Context, msg dossierSaved) {
 	a.saving = false
 	if msg.err != nil {
-		// The store refused (a concurrent writer elsewhere, or it is down):
-		// reload the truth before anything else builds on memory. The
-		// writes queued behind this one built on it: edits among them are
-		// answered with the same error; extraction batches among them stay
-		// after the stored cursors, so the reload reads them again.
 		a.s.cfg.Logger.Error("save dossier", "project_id", a.projectID, "err", msg.err)
 		if msg.edit != nil {
 			msg.edit.fail(dossierError(msg.err))
 		}
-		for _, w := range a.writes {
-			if w.edit != nil {
-				w.edit.fail(dossierError(msg.err))
-			}
-		}
-		a.loaded, a.exists, a.writes = false, false, nil
-		a.snap, a.protect = story.Snapshot{}, story.Protection{}
-		a.load(ctx)
+		a.writeFailed(ctx, msg.err)
 		return
 	}
 	a.d = msg.d
@@ -727,7 +737,7 @@ func (a *dossierActor) delete(ctx actor.Context, cmd *deleteDossier) {
 	a.exists, a.d = false, persistence.Dossier{}
 	a.snap, a.protect = story.Snapshot{}, story.Protection{}
 	store, id := a.s.cfg.Store, a.projectID
-	a.enqueue(storeWrite{run: func() {
+	a.enqueue(storeWrite{fail: cmd.fail, run: func() {
 		a.goIO(ctx, func(c context.Context) any {
 			return dossierDeleted{cmd: cmd, changed: changed, err: store.DeleteDossier(c, id)}
 		})
@@ -738,13 +748,7 @@ func (a *dossierActor) deleted(ctx actor.Context, msg dossierDeleted) {
 	if msg.err != nil && !errors.Is(msg.err, persistence.ErrNotFound) {
 		a.s.cfg.Logger.Error("delete dossier", "project_id", a.projectID, "err", msg.err)
 		msg.cmd.fail(dossierError(msg.err))
-		for _, w := range a.writes {
-			if w.edit != nil {
-				w.edit.fail(dossierError(msg.err))
-			}
-		}
-		a.saving, a.loaded, a.exists, a.writes = false, false, false, nil
-		a.load(ctx) // the truth is in the store
+		a.writeFailed(ctx, msg.err)
 		return
 	}
 	msg.cmd.reply <- nil
@@ -756,6 +760,25 @@ func (a *dossierActor) deleted(ctx actor.Context, msg dossierDeleted) {
 		ProjectID: a.projectID, Version: 0, Changed: msg.changed, Source: persistence.SourceUser,
 	}})
 	a.nextWrite()
+}
+
+// writeFailed handles a store write the store refused (a concurrent writer
+// elsewhere, or the store is down): memory may be ahead of the store, so
+// it is reloaded before anything else builds on it. The writes queued
+// behind the failed one built on it too: the commands among them get the
+// same error; extraction batches among them stay after the stored
+// cursors, so the reload reads their turns again.
+func (a *dossierActor) writeFailed(ctx actor.Context, err error) {
+	for _, w := range a.writes {
+		if w.fail != nil {
+			w.fail(dossierError(err))
+		}
+	}
+	a.saving, a.writes = false, nil
+	a.loaded, a.exists, a.d = false, false, persistence.Dossier{}
+	a.snap, a.protect = story.Snapshot{}, story.Protection{}
+	a.pending, a.pendingTokens = nil, 0 // the reload reads them back
+	a.load(ctx)
 }
 
 func dossierError(err error) error {

@@ -502,3 +502,83 @@ func TestDeleteDossier(t *testing.T) {
 		t.Fatalf("new dossier %s (version %d), %v", d.Snapshot, d.Version, err)
 	}
 }
+
+// After a migration the live dossier actor serves the new owner: their
+// edits and their delete work, the old id's do not.
+func TestDossierFollowsAMigration(t *testing.T) {
+	s, store := newTestSessions(t, newFakeModel(), nil)
+	anon, perm, project := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	if _, err := s.EditDossier(ctx(t), DossierEdit{UserID: anon, Anonymous: true, ProjectID: project, Create: true, Snapshot: chars("Ada")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.EnsureUser(ctx(t), persistence.User{ID: perm}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.MigrateUser(ctx(t), anon, perm); err != nil {
+		t.Fatal(err)
+	}
+	s.OwnerChanged(anon, perm)
+	if _, err := s.EditDossier(ctx(t), DossierEdit{UserID: anon, ProjectID: project, ExpectedVersion: 1, Snapshot: chars("Ada", "Tom")}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the dead anonymous id's edit: %v", err)
+	}
+	d, err := s.EditDossier(ctx(t), DossierEdit{UserID: perm, ProjectID: project, ExpectedVersion: 1, Snapshot: chars("Ada", "Tom")})
+	if err != nil || d.Version != 2 || d.UserID != perm {
+		t.Fatalf("the new owner's edit: %+v, %v", d, err)
+	}
+	if err := s.DeleteDossier(ctx(t), perm, project); err != nil {
+		t.Fatalf("the new owner's delete: %v", err)
+	}
+	if _, err := store.GetDossier(ctx(t), project); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("dossier after the delete: %v", err)
+	}
+}
+
+// failingSaves holds each SaveDossier until released, then fails it.
+type failingSaves struct {
+	Store
+	called  chan struct{}
+	release chan struct{}
+}
+
+func (f *failingSaves) SaveDossier(ctx context.Context, d persistence.Dossier, expected int, src persistence.DossierVersion) (persistence.Dossier, error) {
+	f.called <- struct{}{}
+	<-f.release
+	return persistence.Dossier{}, errors.New("store down")
+}
+
+// Commands queued behind a store write that fails are answered with its
+// error at once, whatever they are (an edit, a delete), not left to time out.
+func TestCommandsQueuedBehindAFailedWriteAreAnswered(t *testing.T) {
+	s0, store := newTestSessions(t, newFakeModel(), nil)
+	user, project := uuid.NewString(), uuid.NewString()
+	if _, err := s0.EditDossier(ctx(t), DossierEdit{UserID: user, Anonymous: true, ProjectID: project, Create: true, Snapshot: chars("Ada")}); err != nil {
+		t.Fatal(err)
+	}
+	fs := &failingSaves{Store: store, called: make(chan struct{}, 4), release: make(chan struct{})}
+	s, _ := startSessions(t, fs, newFakeModel(), func(c *Config) { c.CommandTimeout = time.Hour })
+	editErr, deleteErr := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := s.EditDossier(ctx(t), DossierEdit{UserID: user, ProjectID: project, ExpectedVersion: 1, Snapshot: chars("Ada", "Tom")})
+		editErr <- err
+	}()
+	<-fs.called // the edit's write is in flight
+	// The delete, sent as DeleteDossier sends it; the refresh after it from
+	// the same sender answers once the actor has queued the delete.
+	s.root.Send(s.manager, routed{sessionID: dossierKeyPrefix + project, msg: &deleteDossier{userID: user, reply: deleteErr}})
+	if _, err := s.RefreshDossier(ctx(t), user, project); err != nil {
+		t.Fatal(err)
+	}
+	close(fs.release) // the edit's write fails
+	c, cancel := context.WithTimeout(ctx(t), 30*time.Second)
+	defer cancel()
+	for name, ch := range map[string]chan error{"edit": editErr, "delete": deleteErr} {
+		select {
+		case err := <-ch:
+			if !errors.Is(err, ErrUnavailable) {
+				t.Errorf("%s: %v, want unavailable", name, err)
+			}
+		case <-c.Done():
+			t.Fatalf("%s never answered", name)
+		}
+	}
+}

@@ -292,8 +292,12 @@ func (s *Server) handleDeleteDossier(w http.ResponseWriter, r *http.Request) {
 	}
 	// Through the dossier actor, the dossier's single writer: an extraction
 	// in flight cannot write over the deletion, and sessions forget it.
-	if err := s.cfg.Sessions.DeleteDossier(r.Context(), who.UserID, d.ProjectID); err != nil && !errors.Is(err, actors.ErrNotFound) {
-		if r.Context().Err() == nil {
+	if err := s.cfg.Sessions.DeleteDossier(r.Context(), who.UserID, d.ProjectID); err != nil {
+		switch {
+		case r.Context().Err() != nil:
+		case errors.Is(err, actors.ErrNotFound): // deleted meanwhile
+			writeError(w, errNotFound("dossier_not_found", "no such dossier"))
+		default:
 			writeError(w, s.dossierError(err))
 		}
 		return
