@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -77,11 +79,16 @@ type (
 		userID string
 		reply  chan<- refreshResult
 	}
+	// pendingRead: the next stored turns extraction has not read.
+	pendingRead struct {
+		turns []persistence.PendingTurn
+		err   error
+	}
 	dossierLoaded struct {
 		d       persistence.Dossier
 		project persistence.Project
 		// cursors and turns: how far extraction read each session, and the
-		// stored turns after that (newest RecoverTurns, oldest first).
+		// stored turns after that (the oldest RecoverTurns).
 		cursors []persistence.DossierCursor
 		turns   []persistence.PendingTurn
 		err     error
@@ -146,15 +153,21 @@ type dossierActor struct {
 	// extractedTo is, per session, the highest seq of the turns extraction
 	// has read or is reading (the stored cursor, raised when a batch is
 	// handed to the model): a turn at or below it is a duplicate.
-	extractedTo  map[string]int64
-	saving       bool
-	writes       []storeWrite // store writes waiting for the one in flight
-	debounce     int          // generation of the idle timer
-	stopTimer    func()
-	pendingIO    int
-	draining     bool
-	refreshAsked bool // a refresh came while an extraction was in flight
-	lastActive   time.Time
+	extractedTo map[string]int64
+	saving      bool
+	writes      []storeWrite // store writes waiting for the one in flight
+	debounce    int          // generation of the idle timer
+	stopTimer   func()
+	pendingIO   int
+	draining    bool
+	// due: the pending turns are to be extracted as soon as the
+	// extraction in flight is done (a refresh came meanwhile, or they are
+	// the rest of a batch cut at MaxBatchTokens).
+	due bool
+	// more: the last read of stored turns was full, so more may wait in
+	// the store; reading: such a read is in flight.
+	more, reading bool
+	lastActive    time.Time
 }
 
 func newDossierActor(s *Sessions, projectID string) *dossierActor {
@@ -194,6 +207,16 @@ func (a *dossierActor) Receive(ctx actor.Context) {
 	case dossierDeleted:
 		a.pendingIO--
 		a.deleted(ctx, msg)
+	case pendingRead:
+		a.pendingIO--
+		a.reading = false
+		if msg.err != nil {
+			a.s.cfg.Logger.Error("read pending dossier turns", "project_id", a.projectID, "err", msg.err)
+			a.more = false // the next activation reads them
+		} else {
+			a.recover(msg.turns)
+			a.maybeExtract(ctx)
+		}
 	case cursorsSaved:
 		a.pendingIO--
 		if msg.err != nil {
@@ -224,6 +247,7 @@ func (a *dossierActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		return
 	}
+	a.readMore(ctx)
 	if a.draining && a.pendingIO == 0 {
 		ctx.Stop(ctx.Self())
 	}
@@ -252,7 +276,7 @@ func (a *dossierActor) command(ctx actor.Context, m any) {
 		if started {
 			a.extract(ctx)
 		} else if a.extracting && len(a.pending) > 0 {
-			a.refreshAsked = true // extract the rest as soon as this one is done
+			a.due = true // extract the rest as soon as this one is done
 		}
 		m.reply <- refreshResult{started: started || a.extracting}
 	}
@@ -311,7 +335,8 @@ func (a *dossierActor) loadedMsg(ctx actor.Context, msg dossierLoaded) {
 			a.snap.Normalize()
 			_ = json.Unmarshal(msg.d.Protection, &a.protect)
 		}
-		a.recover(msg.cursors, msg.turns)
+		a.setCursors(msg.cursors)
+		a.recover(msg.turns)
 	}
 	stash := a.stash
 	a.stash = nil
@@ -323,11 +348,9 @@ func (a *dossierActor) loadedMsg(ctx actor.Context, msg dossierLoaded) {
 	}
 }
 
-// recover puts the stored turns that extraction has not read (turns after
-// each session's cursor: they were waiting in a batch when the server last
-// stopped) back into the batch, newest first up to Config.RecoverTokens,
-// skipping those already pending or being extracted.
-func (a *dossierActor) recover(cursors []persistence.DossierCursor, turns []persistence.PendingTurn) {
+// setCursors starts extractedTo from the stored cursors, and the batch in
+// flight (a reload while it is extracted).
+func (a *dossierActor) setCursors(cursors []persistence.DossierCursor) {
 	a.extractedTo = make(map[string]int64, len(cursors))
 	for _, c := range cursors {
 		a.extractedTo[c.SessionID] = c.ExtractedSeq
@@ -335,30 +358,54 @@ func (a *dossierActor) recover(cursors []persistence.DossierCursor, turns []pers
 	for _, t := range a.inflight {
 		a.extractedTo[t.sessionID] = max(a.extractedTo[t.sessionID], t.seqTo)
 	}
-	first, used := len(turns), 0
-	for first > 0 {
-		n := turnTokens(turns[first-1].User, turns[first-1].Assistant)
-		if used > 0 && used+n > a.s.cfg.RecoverTokens {
-			break
+}
+
+// recover puts stored turns that extraction has not read (turns after each
+// session's cursor: they were waiting in a batch when the server last
+// stopped, or did not fit the last read) in front of the batch, oldest
+// first, leaving out those already extracted or pending. A read that
+// filled Config.RecoverTurns may have left more in the store: they are
+// read once these are extracted (readMore).
+func (a *dossierActor) recover(turns []persistence.PendingTurn) {
+	var back []turnCompleted
+	tokens := 0
+	for _, pt := range turns {
+		t := turnCompleted{sessionID: pt.SessionID, userID: a.owner, user: pt.User, assistant: pt.Assistant,
+			seqFrom: pt.SeqFrom, seqTo: pt.SeqTo}
+		if t.seqFrom <= a.extractedTo[t.sessionID] || slices.ContainsFunc(a.pending, func(p turnCompleted) bool {
+			return p.sessionID == t.sessionID && p.seqFrom == t.seqFrom
+		}) {
+			continue
 		}
-		used += n
-		first--
+		back = append(back, t)
+		tokens += turnTokens(t.user, t.assistant)
 	}
-	if first > 0 {
-		a.s.cfg.Logger.Warn("dossier backlog is over the recovery bound; its oldest turns are not extracted",
-			"project_id", a.projectID, "skipped_turns", first, "kept_turns", len(turns)-first)
+	// A full read that brought nothing new (its cursors are not stored
+	// yet: a failed write) must not be read again and again.
+	a.more = len(turns) >= a.s.cfg.RecoverTurns && len(back) > 0
+	if len(back) == 0 {
+		return
 	}
-	added := 0
-	for _, t := range turns[first:] {
-		if a.addPending(turnCompleted{sessionID: t.SessionID, userID: a.owner, user: t.User, assistant: t.Assistant,
-			seqFrom: t.SeqFrom, seqTo: t.SeqTo}) {
-			added++
-		}
+	a.pending = append(back, a.pending...)
+	a.pendingTokens += tokens
+	a.s.recoveredTurns.Add(int64(len(back)))
+	a.s.cfg.Logger.Info("dossier turns recovered from the store", "project_id", a.projectID,
+		"turns", len(back), "more_in_store", a.more)
+}
+
+// readMore reads the next stored turns that extraction has not read, once
+// the batch is extracted and the cursors are stored (so the read does not
+// return what was just extracted).
+func (a *dossierActor) readMore(ctx actor.Context) {
+	if !a.more || a.reading || !a.loaded || a.draining || a.extracting || a.saving || len(a.pending) > 0 {
+		return
 	}
-	if added > 0 {
-		a.s.recoveredTurns.Add(int64(added))
-		a.s.cfg.Logger.Info("dossier turns recovered from the store", "project_id", a.projectID, "turns", added)
-	}
+	a.reading = true
+	store, id, limit := a.s.cfg.Store, a.projectID, a.s.cfg.RecoverTurns
+	a.goIO(ctx, func(c context.Context) any {
+		turns, err := store.PendingTurns(c, id, limit)
+		return pendingRead{turns: turns, err: err}
+	})
 }
 
 // addPending adds t to the batch unless it is a turn extraction has read
@@ -407,23 +454,29 @@ func (a *dossierActor) maybeExtract(ctx actor.Context) {
 		return
 	}
 	cfg := a.s.cfg
-	if a.refreshAsked || a.pendingTokens >= cfg.ExtractTokens || len(a.pending) >= cfg.ExtractTurns {
+	if a.due || a.pendingTokens >= cfg.ExtractTokens || len(a.pending) >= cfg.ExtractTurns {
 		a.extract(ctx)
 		return
 	}
-	a.armIdle(ctx)
+	a.armIdle(ctx, 1)
 }
 
 // armIdle (re)starts the idle timer, which extracts the pending batch
-// after ExtractIdle.
-func (a *dossierActor) armIdle(ctx actor.Context) {
+// after ExtractIdle times scale.
+func (a *dossierActor) armIdle(ctx actor.Context, scale float64) {
 	a.debounce++
 	if a.stopTimer != nil {
 		a.stopTimer()
 	}
 	gen, root, self := a.debounce, a.s.root, ctx.Self()
-	a.stopTimer = a.s.cfg.After(a.s.cfg.ExtractIdle, func() { root.Send(self, debounceFired{gen: gen}) })
+	d := time.Duration(float64(a.s.cfg.ExtractIdle) * scale)
+	a.stopTimer = a.s.cfg.After(d, func() { root.Send(self, debounceFired{gen: gen}) })
 }
+
+// retryJitter spreads the retries of projects that failed together (a
+// provider outage) over 1–1.5 idle periods, so they do not all come back
+// at the same moment.
+func retryJitter() float64 { return 1 + rand.Float64()/2 }
 
 // transientExtractionError reports whether an extraction failed for a
 // reason outside its turns — the provider rate-limiting, down, timing out
@@ -446,9 +499,21 @@ func (a *dossierActor) extract(ctx actor.Context) {
 	if a.extracting || a.draining || len(a.pending) == 0 || a.s.cfg.Extractor == nil {
 		return
 	}
-	batch := a.pending
-	a.pending, a.pendingTokens = nil, 0
-	a.extracting, a.refreshAsked = true, false
+	// The oldest turns, up to MaxBatchTokens: a backlog (after an outage,
+	// or read back from the store) goes in several bounded prompts.
+	n, used := 0, 0
+	for n < len(a.pending) {
+		tk := turnTokens(a.pending[n].user, a.pending[n].assistant)
+		if n > 0 && used+tk > a.s.cfg.MaxBatchTokens {
+			break
+		}
+		used += tk
+		n++
+	}
+	batch := a.pending[:n:n]
+	a.pending = slices.Clone(a.pending[n:])
+	a.pendingTokens -= used
+	a.extracting, a.due = true, len(a.pending) > 0 // a backlog drains batch after batch
 	a.inflight = batch
 	if a.extractedTo == nil {
 		a.extractedTo = map[string]int64{}
@@ -518,7 +583,7 @@ func (a *dossierActor) extracted(ctx actor.Context, msg extractionDone) {
 				a.pendingTokens += turnTokens(t.user, t.assistant)
 			}
 			a.pending = append(msg.batch, a.pending...)
-			a.armIdle(ctx)
+			a.armIdle(ctx, retryJitter())
 			return
 		}
 		a.s.cfg.Logger.Warn("extraction failed; the dossier is unchanged and its turns are not extracted again",
@@ -708,7 +773,11 @@ func (a *dossierActor) saved(ctx actor.Context, msg dossierSaved) {
 		a.writeFailed(ctx, msg.err)
 		return
 	}
+	// Memory may be ahead: writes queued behind this one already counted
+	// their versions (the next expected version builds on them).
+	ahead := a.d.Version
 	a.d = msg.d
+	a.d.Version = max(a.d.Version, ahead)
 	a.owner = msg.d.UserID
 	if msg.edit != nil {
 		msg.edit.reply <- editResult{d: msg.d}

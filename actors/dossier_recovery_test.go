@@ -268,18 +268,21 @@ func TestDossierLiveTurnReplacesItsRecoveredCopy(t *testing.T) {
 	}
 }
 
+// A backlog is read and extracted in bounded pieces, oldest first, and
+// none of it is skipped: reads of at most RecoverTurns turns, batches of at
+// most MaxBatchTokens, until the store has nothing left.
 func TestDossierRecoveryIsBounded(t *testing.T) {
 	texts := []string{"turn one!", "turn two!", "turn 3333", "turn four", "turn five", "turn six!"}
 	perTurn := turnTokens(texts[0], "Tell me more.")
 	cases := []struct {
-		name   string
-		turns  int // Config.RecoverTurns
-		tokens int // Config.RecoverTokens
-		want   []string
+		name     string
+		turns    int // Config.RecoverTurns
+		tokens   int // Config.MaxBatchTokens
+		maxBatch int
 	}{
-		{"newest turns", 3, 0, texts[3:]},
-		{"newest tokens", 0, 2 * perTurn, texts[4:]},
-		{"a turn over the budget alone", 0, 1, texts[5:]},
+		{"reads of 3", 3, 1_000_000, 3},
+		{"batches of 2", 100, 2 * perTurn, 2},
+		{"a turn over the budget alone", 100, 1, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -293,22 +296,30 @@ func TestDossierRecoveryIsBounded(t *testing.T) {
 			}
 			stop1()
 
-			ex := newFakeExtractor(chars("Ada"))
+			ex := newFakeExtractor(chars("Ada"), chars("Tom"), chars("Mei"), chars("Eli"), chars("Jun"), chars("Amos"))
 			s2, _ := startSessions(t, store, newFakeModel(), func(c *Config) {
-				c.Extractor, c.After, c.RecoverTurns, c.RecoverTokens = ex, (&fakeClock{}).After, tc.turns, tc.tokens
+				c.Extractor, c.After, c.RecoverTurns, c.MaxBatchTokens = ex, (&fakeClock{}).After, tc.turns, tc.tokens
+				c.ExtractTurns = 1 // every read is due at once
 			})
-			if started, err := s2.RefreshDossier(ctx(t), user, acc.ProjectID); err != nil || !started {
-				t.Fatalf("refresh: %v, %v", started, err)
+			if _, err := s2.WakeDossiers(ctx(t), 10); err != nil {
+				t.Fatal(err)
 			}
-			<-ex.called
-			if got := users(ex.request(0)); !slices.Equal(got, tc.want) {
-				t.Fatalf("recovered %q, want %q", got, tc.want)
+			eventually(t, "the backlog to drain", func() bool {
+				left, err := store.PendingTurns(ctx(t), acc.ProjectID, 100)
+				return err == nil && len(left) == 0
+			})
+			var got []string
+			for i := range ex.calls() {
+				batch := users(ex.request(i))
+				if len(batch) > tc.maxBatch {
+					t.Errorf("batch %d holds %d turns, over %d", i, len(batch), tc.maxBatch)
+				}
+				got = append(got, batch...)
 			}
-			// The older turns are skipped for good: the cursor is past them.
+			if !slices.Equal(got, texts) {
+				t.Fatalf("extracted %q, want %q once each, oldest first", got, texts)
+			}
 			waitCursors(t, store, acc.ProjectID, map[string]int64{acc.SessionID: lastSeq(t, store, acc.SessionID)})
-			if left, err := store.PendingTurns(ctx(t), acc.ProjectID, 100); err != nil || len(left) != 0 {
-				t.Fatalf("pending after the batch: %v, %v", left, err)
-			}
 		})
 	}
 }

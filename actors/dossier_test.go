@@ -582,3 +582,77 @@ func TestCommandsQueuedBehindAFailedWriteAreAnswered(t *testing.T) {
 		}
 	}
 }
+
+// switchExtractor fails with a provider error while down is set.
+type switchExtractor struct {
+	mu     sync.Mutex
+	down   bool
+	failed int
+	reqs   []llm.ExtractRequest
+}
+
+func (f *switchExtractor) Extract(ctx context.Context, req llm.ExtractRequest) (llm.ExtractResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		f.failed++
+		return llm.ExtractResult{}, &llm.Error{Code: llm.CodeUpstreamUnavailable, Err: llm.ErrUpstreamUnavailable}
+	}
+	f.reqs = append(f.reqs, req)
+	return llm.ExtractResult{Snapshot: chars("Ada")}, nil
+}
+
+func (f *switchExtractor) set(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+func (f *switchExtractor) failures() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
+
+func (f *switchExtractor) answered() []llm.ExtractRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.reqs)
+}
+
+// The backlog of an outage is extracted in bounded batches, oldest first:
+// no prompt grows past MaxBatchTokens, and no turn is lost or repeated.
+func TestOutageBacklogGoesInBoundedBatches(t *testing.T) {
+	texts := []string{"turn one!", "turn two!", "turn 3333", "turn four", "turn five"}
+	perTurn := turnTokens(texts[0], "Tell me more.")
+	clock := &fakeClock{}
+	ex := &switchExtractor{down: true}
+	s, _ := newTestSessions(t, newFakeModel(), func(c *Config) {
+		c.Extractor, c.ExtractTurns, c.ExtractTokens, c.MaxBatchTokens, c.After = ex, len(texts), 1_000_000, 2*perTurn, clock.After
+	})
+	user := uuid.NewString()
+	acc := chatTurn(t, s, user, "", texts[0])
+	for _, text := range texts[1:] {
+		chatTurn(t, s, user, acc.SessionID, text)
+	}
+	// The fifth turn makes the batch; the provider is down for the first
+	// attempt and its immediate retry; then only the retry timer is set.
+	eventually(t, "the attempt and its retry", func() bool { return ex.failures() >= 2 })
+	t.Logf("failures %d", ex.failures())
+	eventually(t, "the retry timer", func() bool { return clock.Pending() > 0 })
+	ex.set(false)
+	clock.Fire()
+	eventually(t, "three batches", func() bool { return len(ex.answered()) == 3 })
+	var got []string
+	for i, req := range ex.answered() {
+		if len(req.Turns) > 2 {
+			t.Errorf("batch %d has %d turns, over the bound of 2", i, len(req.Turns))
+		}
+		for _, turn := range req.Turns {
+			got = append(got, turn.User)
+		}
+	}
+	if !slices.Equal(got, texts) {
+		t.Fatalf("extracted %q, want %q once each, in order", got, texts)
+	}
+}

@@ -79,13 +79,14 @@ type Config struct {
 	ExtractTokens int
 	ExtractTurns  int
 	ExtractIdle   time.Duration
-	// RecoverTurns and RecoverTokens bound how much of a project's
-	// un-extracted backlog its dossier actor reads back from the store when
-	// it activates: at most the newest RecoverTurns turns (default 100)
-	// that fit RecoverTokens (default 4×ExtractTokens); older ones are
-	// skipped. See docs/dossier.md.
-	RecoverTurns  int
-	RecoverTokens int
+	// RecoverTurns bounds each read of the stored turns extraction has not
+	// read (left from before a restart): at most the oldest RecoverTurns
+	// (default 100) at a time, the next ones once those are extracted.
+	RecoverTurns int
+	// MaxBatchTokens bounds one extraction's turns (default
+	// 4×ExtractTokens): a longer backlog goes in several batches, oldest
+	// first. See docs/dossier.md.
+	MaxBatchTokens int
 	// After runs f after d and returns a function that cancels it; default
 	// time.AfterFunc. Tests pass a fake clock.
 	After func(d time.Duration, f func()) (stop func())
@@ -129,8 +130,8 @@ func (c *Config) setDefaults() {
 	if c.RecoverTurns <= 0 {
 		c.RecoverTurns = 100
 	}
-	if c.RecoverTokens <= 0 {
-		c.RecoverTokens = 4 * c.ExtractTokens
+	if c.MaxBatchTokens <= 0 {
+		c.MaxBatchTokens = 4 * c.ExtractTokens
 	}
 	if c.After == nil {
 		c.After = func(d time.Duration, f func()) func() {

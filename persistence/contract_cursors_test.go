@@ -147,7 +147,7 @@ func testPendingTurns(t *testing.T, open opener) {
 		turn(b5, 8, "And then?", persistence.StatusCancelled),
 	}
 	wantEqual(t, "pending turns, oldest first", pending(10), all)
-	wantEqual(t, "the newest 3", pending(3), all[1:])
+	wantEqual(t, "the oldest 3", pending(3), all[:3])
 
 	// The cursor hides what extraction read, per session.
 	if err := f.s.AdvanceDossierCursors(ctx, f.project.ID, map[string]int64{a.ID: 4, b.ID: 8}); err != nil {

@@ -1083,8 +1083,8 @@ func (s *Postgres) DossierCursors(ctx context.Context, projectID string) ([]Doss
 	return out, nil
 }
 
-// pgPendingTurns selects the newest un-extracted user messages of a
-// project (see PendingTurns), newest first, each with its latest reply.
+// pgPendingTurns selects the oldest un-extracted user messages of a
+// project (see PendingTurns), oldest first, each with its latest reply.
 const pgPendingTurns = `SELECT u.session_id::text, u.id::text, u.seq, u.content, u.created_at,
 		COALESCE(r.content, ''), COALESCE(r.end_seq, u.end_seq), COALESCE(r.status, '')
 	FROM projects p
@@ -1095,15 +1095,16 @@ const pgPendingTurns = `SELECT u.session_id::text, u.id::text, u.seq, u.content,
 		WHERE x.session_id = u.session_id AND x.turn_id = u.id AND x.role = 'assistant'
 		ORDER BY x.seq DESC LIMIT 1)
 	WHERE p.id = $1
-	ORDER BY u.created_at DESC, u.session_id DESC, u.seq DESC
+	ORDER BY u.created_at, u.session_id, u.seq
 	LIMIT $2`
 
 // PendingTurns returns the turns of a project that its dossier extraction
 // has not read: the user messages after their session's cursor, each with
 // its latest reply (whatever its status), oldest first. Only active
 // sessions owned by the project's owner count (a deleted session's turns are
-// not read again). At most the newest limit turns are returned; limit must
-// be at least 1. An unknown project has none.
+// not read again). At most the oldest limit turns are returned (the caller
+// reads the rest once it has extracted those); limit must be at least 1.
+// An unknown project has none.
 func (s *Postgres) PendingTurns(ctx context.Context, projectID string, limit int) ([]PendingTurn, error) {
 	if err := checkPage(limit, 0); err != nil {
 		return nil, fmt.Errorf("persistence: pending turns of %s: %w", projectID, err)
@@ -1122,7 +1123,6 @@ func (s *Postgres) PendingTurns(ctx context.Context, projectID string, limit int
 	if err != nil {
 		return nil, fmt.Errorf("persistence: pending turns of %s: %w", cid, err)
 	}
-	slices.Reverse(out)
 	return out, nil
 }
 
