@@ -60,6 +60,9 @@ type (
 		edit  DossierEdit
 		reply chan<- editResult
 	}
+	// dossierSettled: does the actor have nothing to do (no turn waiting,
+	// no extraction or write in flight)?
+	dossierSettled struct{ reply chan<- bool }
 	// wakeDossier: activate to extract the turns left from before a
 	// restart (loading recovers them; nothing else to do).
 	wakeDossier struct{}
@@ -127,6 +130,7 @@ func (c *editDossier) fail(err error)    { c.reply <- editResult{err: err} }
 func (c *refreshDossier) fail(err error) { c.reply <- refreshResult{err: err} }
 func (c *deleteDossier) fail(err error)  { c.reply <- err }
 func (*wakeDossier) fail(error)          {}
+func (c *dossierSettled) fail(error)     { c.reply <- false }
 func (t *turnCompleted) fail(error)      {}
 
 // dossierActor is the single writer of one project's dossier: it batches
@@ -185,7 +189,7 @@ func (a *dossierActor) Receive(ctx actor.Context) {
 	case dossierLoaded:
 		a.pendingIO--
 		a.loadedMsg(ctx, msg)
-	case *turnCompleted, *editDossier, *refreshDossier, *deleteDossier, *wakeDossier, *ownerChanged:
+	case *turnCompleted, *editDossier, *refreshDossier, *deleteDossier, *wakeDossier, *ownerChanged, *dossierSettled:
 		if !a.loaded {
 			a.stash = append(a.stash, msg)
 			if !a.loading {
@@ -261,6 +265,8 @@ func (a *dossierActor) command(ctx actor.Context, m any) {
 		a.edit(ctx, m)
 	case *deleteDossier:
 		a.delete(ctx, m)
+	case *dossierSettled:
+		m.reply <- a.idle() && !a.more
 	case *ownerChanged:
 		// The project moved to an account (POST /sessions/migrate).
 		if a.owner == m.from {
@@ -532,6 +538,13 @@ func (a *dossierActor) extract(ctx actor.Context) {
 	extractor, root, self := a.s.cfg.Extractor, a.s.root, ctx.Self()
 	a.pendingIO++
 	started := a.s.work.Go(func() {
+		select { // a slot among ExtractConcurrency
+		case a.s.extractSlots <- struct{}{}:
+			defer func() { <-a.s.extractSlots }()
+		case <-a.s.life.Done():
+			root.Send(self, extractionDone{batch: batch, err: a.s.life.Err()})
+			return
+		}
 		c, cancel := context.WithTimeout(a.s.life, 3*a.s.cfg.StoreTimeout+2*time.Minute)
 		defer cancel()
 		res, err := extractor.Extract(c, req)

@@ -656,3 +656,78 @@ func TestOutageBacklogGoesInBoundedBatches(t *testing.T) {
 		t.Fatalf("extracted %q, want %q once each, in order", got, texts)
 	}
 }
+
+// A turn whose reply could not be stored still goes to the dossier with
+// the person's words: their message is stored and carries the facts.
+func TestTurnWithUnstoredReplyIsExtracted(t *testing.T) {
+	ex := newFakeExtractor(chars("Ada"))
+	s, _ := newTestSessions(t, newFakeModel(), func(c *Config) {
+		c.Store = &flakyStore{Store: c.Store, failAppend: func(m persistence.Message) bool { return m.Role == persistence.RoleAssistant }}
+		c.Extractor, c.ExtractTurns, c.After = ex, 1, (&fakeClock{}).After
+	})
+	chatTurn(t, s, uuid.NewString(), "", "My grandmother Ada kept a lighthouse")
+	<-ex.called
+	req := ex.reqs[0]
+	if len(req.Turns) != 1 || req.Turns[0].User != "My grandmother Ada kept a lighthouse" || req.Turns[0].Assistant != "" {
+		t.Fatalf("extraction request %+v", req.Turns)
+	}
+}
+
+// Extractions across projects run at most ExtractConcurrency at a time;
+// the others wait for a slot, and all run.
+func TestExtractionConcurrencyIsBounded(t *testing.T) {
+	ex := newFakeExtractor(chars("A"), chars("B"), chars("C"), chars("D"), chars("E"))
+	ex.gate = make(chan struct{})
+	s, _ := newTestSessions(t, newFakeModel(), func(c *Config) {
+		c.Extractor, c.ExtractTurns, c.ExtractConcurrency, c.After = ex, 1, 2, (&fakeClock{}).After
+	})
+	for range 5 { // five projects
+		chatTurn(t, s, uuid.NewString(), "", "Ada")
+	}
+	<-ex.called
+	<-ex.called
+	if n := ex.calls(); n != 2 {
+		t.Fatalf("%d extractions started with 2 slots", n)
+	}
+	close(ex.gate)
+	eventually(t, "all five", func() bool { return ex.calls() == 5 })
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.maxIn > 2 {
+		t.Fatalf("%d extractions at once, over 2", ex.maxIn)
+	}
+}
+
+// The dossier memory shares the context budget: with it in the prompt, the
+// oldest messages give way, and the newest one always stays.
+func TestMemoryCountsInTheContextBudget(t *testing.T) {
+	model := newFakeModel()
+	s, _ := newTestSessions(t, model, func(c *Config) { c.ContextTokens = 400 })
+	user := uuid.NewString()
+	acc := chatTurn(t, s, user, "", "hello")
+	snap := chars("Ada")
+	snap.Characters[0].Description = strings.Repeat("keeps the light ", 60) // ~240 tokens
+	if _, err := s.EditDossier(ctx(t), DossierEdit{UserID: user, ProjectID: acc.ProjectID, Create: true, Snapshot: snap}); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("word ", 100) // ~125 tokens
+	eventually(t, "a prompt with the memory", func() bool {
+		chatTurn(t, s, user, acc.SessionID, long)
+		p := model.prompt(model.calls() - 1)
+		return len(p) > 1 && strings.HasPrefix(p[1].Content, llm.DossierContextLead)
+	})
+	prompt := model.prompt(model.calls() - 1)
+	used, history := 0, 0
+	for _, m := range prompt[1:] { // the memory and the history, not the instructions
+		used += llm.EstimateMessageTokens(m)
+		if m.Role != llm.RoleSystem {
+			history++
+		}
+	}
+	if history > 1 && used > 400 {
+		t.Fatalf("memory and %d messages use %d tokens, over the budget of 400", history, used)
+	}
+	if last := prompt[len(prompt)-1]; last.Role != llm.RoleUser || last.Content != long {
+		t.Fatalf("the newest message is not last: %+v", last)
+	}
+}

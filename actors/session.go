@@ -22,14 +22,14 @@ type (
 		sess     persistence.Session
 		msgs     []persistence.Message
 		from, to int64 // the reserved seq block
-		memory   string
+		memory   memory
 		err      error
 	}
 	// sessionCreated: the session (and its project and user) was created.
 	sessionCreated struct {
 		sess     persistence.Session
 		from, to int64
-		memory   string
+		memory   memory
 		err      error
 	}
 	// sessionDeactivated: the store marked the session inactive.
@@ -162,10 +162,18 @@ type sessionActor struct {
 	// dossierUpdated: the project's dossier got a new version since the
 	// last metadata event.
 	dossierUpdated bool
-	// memory is the project's dossier as a system message for the model
-	// (llm.DossierContext), "" while the dossier is empty. It is read at
-	// activation and replaced by every dossierChanged.
-	memory string
+	// memory is the project's dossier as a system message for the model.
+	// It is read at activation and replaced by every dossierChanged; one
+	// that comes while the session loads waits in early.
+	memory memory
+	early  *dossierChanged
+}
+
+// memory is a dossier version as the chat model's context
+// (llm.DossierContext; "" while the dossier is empty or deleted).
+type memory struct {
+	text    string
+	version int
 }
 
 func newSessionActor(s *Sessions, id string) *sessionActor {
@@ -281,7 +289,7 @@ func (a *sessionActor) loaded(ctx actor.Context, msg sessionLoaded) {
 		return
 	default:
 		a.ready(msg.sess, msg.from, msg.to)
-		a.memory = msg.memory
+		a.takeMemory(msg.memory)
 		for _, m := range msg.msgs {
 			a.remember(m.ID, m.Role, m.Content)
 		}
@@ -351,15 +359,26 @@ func (a *sessionActor) command(ctx actor.Context, m any) bool {
 // readMemory reads the project's dossier for the model's context. It runs
 // in an I/O goroutine and touches no actor state. A dossier that cannot be
 // read leaves the context without it (logged): the conversation goes on.
-func (a *sessionActor) readMemory(ctx context.Context, projectID string) string {
+func (a *sessionActor) readMemory(ctx context.Context, projectID string) memory {
 	d, err := a.s.cfg.Store.GetDossier(ctx, projectID)
 	if err != nil {
 		if !errors.Is(err, persistence.ErrNotFound) {
 			a.s.cfg.Logger.Warn("read dossier for the context", "session_id", a.id, "project_id", projectID, "err", err)
 		}
-		return ""
+		return memory{}
 	}
-	return memoryOf(d.Snapshot)
+	return memory{text: memoryOf(d.Snapshot), version: d.Version}
+}
+
+// takeMemory takes the memory read at activation, unless a dossierChanged
+// that came while the session loaded is newer (the read may predate it).
+func (a *sessionActor) takeMemory(m memory) {
+	a.memory = m
+	if e := a.early; e != nil && e.update.ProjectID == a.sess.ProjectID && (e.update.Version > m.version || e.update.Version == 0) {
+		a.memory = memory{text: e.memory, version: e.update.Version}
+		a.dossierUpdated = true
+	}
+	a.early = nil
 }
 
 // memoryOf renders a stored snapshot as the model's dossier context.
@@ -376,11 +395,15 @@ func memoryOf(raw json.RawMessage) string {
 // has a new version, makes the next reply's metadata say so, and puts the
 // new dossier into the model's context from the next reply on.
 func (a *sessionActor) dossierChanged(m *dossierChanged) {
+	if a.phase == phaseLoading || a.phase == phaseCreating {
+		a.early = m // applied once the session is known (takeMemory)
+		return
+	}
 	if a.phase != phaseReady || m.update.ProjectID != a.sess.ProjectID {
 		return
 	}
 	a.dossierUpdated = true
-	a.memory = m.memory
+	a.memory = memory{text: m.memory, version: m.update.Version}
 	u := m.update
 	ev := Event{Type: EventDossier, SessionID: a.id, Dossier: &u}
 	for sub, s := range a.subs {
@@ -488,7 +511,7 @@ func (a *sessionActor) created(ctx actor.Context, msg sessionCreated) {
 		}
 	} else {
 		a.ready(msg.sess, msg.from, msg.to)
-		a.memory = msg.memory
+		a.takeMemory(msg.memory)
 		if cmd != nil {
 			a.chat(ctx, cmd)
 		}
@@ -918,10 +941,18 @@ func (a *sessionActor) startNext(ctx actor.Context) {
 
 	prompt := make([]llm.Message, 0, len(a.history)+2)
 	prompt = append(prompt, llm.Message{Role: llm.RoleSystem, Content: a.s.cfg.SystemPrompt})
-	if a.memory != "" {
-		prompt = append(prompt, llm.Message{Role: llm.RoleSystem, Content: a.memory})
+	history := a.history
+	if a.memory.text != "" {
+		prompt = append(prompt, llm.Message{Role: llm.RoleSystem, Content: a.memory.text})
+		// The memory shares the context budget with the history: the
+		// oldest messages give way (the newest, the user's, stays).
+		budget, tokens := a.s.cfg.ContextTokens-llm.EstimateTokens(a.memory.text), a.tokens
+		for tokens > budget && len(history) > 1 {
+			tokens -= history[0].tokens
+			history = history[1:]
+		}
 	}
-	for _, h := range a.history {
+	for _, h := range history {
 		prompt = append(prompt, llm.Message{Role: h.role, Content: h.text})
 	}
 	genCtx, cancel := context.WithCancel(a.s.life)
@@ -1036,12 +1067,17 @@ func (a *sessionActor) replyStored(ctx actor.Context, msg replyStored) {
 		meta := a.metadata(t.assistantID, t.status)
 		meta.DossierUpdated, a.dossierUpdated = a.dossierUpdated, false
 		a.publish(Event{Type: EventMetadata, SessionID: a.id, Seq: t.metaSeq, TurnID: t.user.ID, Metadata: meta})
-		if a.s.cfg.Extractor != nil { // a failed reply's user message still carries facts
-			a.s.root.Send(a.s.manager, routed{sessionID: dossierKeyPrefix + a.sess.ProjectID, msg: &turnCompleted{
-				sessionID: a.id, userID: a.sess.UserID, user: t.user.Content, assistant: t.text.String(),
-				seqFrom: t.user.Seq, seqTo: t.doneSeq,
-			}})
+	}
+	if a.s.cfg.Extractor != nil {
+		// Every stored user message goes to the dossier, whatever became of
+		// its reply (failed, cancelled, or not stored: then the turn is the
+		// user's words alone): it carries facts.
+		tc := &turnCompleted{sessionID: a.id, userID: a.sess.UserID, user: t.user.Content,
+			seqFrom: t.user.Seq, seqTo: max(t.user.EndSeq, t.user.Seq)}
+		if msg.err == nil {
+			tc.assistant, tc.seqTo = t.text.String(), t.doneSeq
 		}
+		a.s.root.Send(a.s.manager, routed{sessionID: dossierKeyPrefix + a.sess.ProjectID, msg: tc})
 	}
 	a.publish(Event{Type: EventDone, SessionID: a.id, Seq: t.doneSeq, TurnID: t.user.ID})
 	a.cur = nil

@@ -59,8 +59,9 @@ type Config struct {
 	// IdleTimeout passivates a session actor that had no traffic, no
 	// subscriber and no reply in flight for this long; default 5m.
 	IdleTimeout time.Duration
-	// ContextTokens is the token budget of the context window: the most
-	// recent messages that fit it are sent to the model; default 12000.
+	// ContextTokens is the token budget of the context window: the
+	// project's dossier (llm.DossierContext) and the most recent messages
+	// that fit beside it are sent to the model; default 12000.
 	ContextTokens int
 	// HistoryLimit caps how many recent messages are loaded on activation
 	// before the token budget trims them; default 200.
@@ -79,6 +80,11 @@ type Config struct {
 	ExtractTokens int
 	ExtractTurns  int
 	ExtractIdle   time.Duration
+	// ExtractConcurrency bounds the extractions running at once across all
+	// projects (default 4): a start that wakes many projects, or many
+	// retrying after an outage, queues for the provider instead of
+	// bursting at it.
+	ExtractConcurrency int
 	// RecoverTurns bounds each read of the stored turns extraction has not
 	// read (left from before a restart): at most the oldest RecoverTurns
 	// (default 100) at a time, the next ones once those are extracted.
@@ -130,6 +136,9 @@ func (c *Config) setDefaults() {
 	if c.RecoverTurns <= 0 {
 		c.RecoverTurns = 100
 	}
+	if c.ExtractConcurrency <= 0 {
+		c.ExtractConcurrency = 4
+	}
 	if c.MaxBatchTokens <= 0 {
 		c.MaxBatchTokens = 4 * c.ExtractTokens
 	}
@@ -160,6 +169,9 @@ type Sessions struct {
 	closing  atomic.Bool
 	drained  chan struct{} // closed by the manager once draining left no session actor
 	stopOnce sync.Once
+
+	// extractSlots holds a token per extraction running (ExtractConcurrency).
+	extractSlots chan struct{}
 
 	// Extraction counters, for Stats.
 	extractions, extractionFailures, extractionPromptTokens, recoveredTurns atomic.Int64
@@ -224,6 +236,23 @@ func (s *Sessions) DeleteDossier(ctx context.Context, userID, projectID string) 
 	return err
 }
 
+// DossierSettled reports whether a project's dossier actor has nothing
+// left to do: no turn waiting for extraction, no extraction or store write
+// in flight. It lets a caller that played a conversation (cmd/storyeval, a
+// test) wait for the dossier deterministically instead of for a while.
+func (s *Sessions) DossierSettled(ctx context.Context, projectID string) (bool, error) {
+	if s.closing.Load() {
+		return false, ErrShuttingDown
+	}
+	reply := make(chan bool, 1)
+	s.root.Send(s.manager, routed{sessionID: dossierKeyPrefix + projectID, msg: &dossierSettled{reply: reply}})
+	settled, err := await(ctx, s.cfg.CommandTimeout, reply)
+	if err != nil {
+		return false, fmt.Errorf("actors: dossier of %s: %w", projectID, err)
+	}
+	return settled, nil
+}
+
 // WakeDossiers activates the dossier actors of up to limit projects whose
 // extraction has not read all their turns — turns that were waiting in a
 // batch when the server last stopped — so those batches are extracted by
@@ -268,7 +297,8 @@ func NewSessions(system *actor.ActorSystem, cfg Config) (*Sessions, error) {
 		return nil, errors.New("actors: new sessions: Store and Model are required")
 	}
 	cfg.setDefaults()
-	s := &Sessions{cfg: cfg, root: system.Root, drained: make(chan struct{})}
+	s := &Sessions{cfg: cfg, root: system.Root, drained: make(chan struct{}),
+		extractSlots: make(chan struct{}, cfg.ExtractConcurrency)}
 	s.life, s.abort = context.WithCancel(context.Background())
 	// A session actor that panics is stopped, not restarted: it would lose
 	// its subscribers either way, and the next command reactivates it from

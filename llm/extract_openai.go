@@ -247,9 +247,13 @@ func checkFields(obj map[string]json.RawMessage, required []string, prefix strin
 func extractionMessages(req ExtractRequest) []Message {
 	cur := cloneSnapshot(req.Current)
 	cur.Normalize()
+	// Characters the new turns name — the person's words or the question
+	// they answer ("Tell me about Tom") — are shown whole in the brief.
 	var said strings.Builder
 	for _, t := range req.Turns {
 		said.WriteString(t.User)
+		said.WriteByte('\n')
+		said.WriteString(interviewerCue(t.Assistant))
 		said.WriteByte('\n')
 	}
 	var b strings.Builder

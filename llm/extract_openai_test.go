@@ -167,7 +167,7 @@ func TestOpenAIExtractorRequestShape(t *testing.T) {
 	prompt := r.Messages[1].Content
 	cur := req.Current
 	cur.Normalize()
-	if brief := cur.BriefFor(req.Turns[0].User + "\n" + req.Turns[1].User); !strings.Contains(prompt, "The dossier so far:\n"+brief+"\n") {
+	if brief := cur.BriefFor(req.Turns[0].User + "\n" + req.Turns[0].Assistant + "\n" + req.Turns[1].User); !strings.Contains(prompt, "The dossier so far:\n"+brief+"\n") {
 		t.Errorf("prompt lacks the current dossier's brief %s:\n%s", brief, prompt)
 	}
 	for _, want := range []string{

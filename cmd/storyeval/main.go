@@ -83,19 +83,21 @@ type outcome struct {
 	transcript []llm.Turn
 }
 
+// batching is the dossier batching of a run (-extract-turns,
+// -extract-tokens; 0 takes storyd's default).
+type batching struct{ turns, tokens int }
+
 // maxTurns bounds -lengths.
 const maxTurns = 500
-
-// batch holds the batching settings of -extract-turns and -extract-tokens.
-var batch actors.Config
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	fs := flag.NewFlagSet("storyeval", flag.ContinueOnError)
 	fs.SetOutput(out)
 	path := fs.String("stories", "../shared/eval/stories.json", "eval file")
 	offline := fs.Bool("offline", false, "extract with the offline extractor in process (no model, no original run)")
-	fs.IntVar(&batch.ExtractTurns, "extract-turns", 0, "batch size in turns (0: storyd's default)")
-	fs.IntVar(&batch.ExtractTokens, "extract-tokens", 0, "batch size in tokens (0: storyd's default)")
+	var batch batching
+	fs.IntVar(&batch.turns, "extract-turns", 0, "batch size in turns (0: storyd's default)")
+	fs.IntVar(&batch.tokens, "extract-tokens", 0, "batch size in tokens (0: storyd's default)")
 	lengths := fs.String("lengths", "30,60", "comma-separated conversation lengths to measure cost at (the stories' turns cycled); empty for none")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -159,7 +161,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	var all []string
 	for _, s := range f.Stories {
 		all = append(all, s.UserTurns...)
-		o, err := play(ctx, extractor, s.UserTurns)
+		o, err := play(ctx, extractor, batch, s.UserTurns)
 		if err != nil {
 			return fmt.Errorf("story %s: %w", s.ID, err)
 		}
@@ -182,7 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		for i := range turns {
 			turns[i] = all[i%len(all)]
 		}
-		o, err := play(ctx, extractor, turns)
+		o, err := play(ctx, extractor, batch, turns)
 		if err != nil {
 			return err
 		}
@@ -247,7 +249,9 @@ func fakeExtractionModel(x *llm.OfflineExtractor) func(llmtest.Request) llmtest.
 			return llmtest.Response{Status: 400}
 		}
 		turns := parseTurns(r.Messages[len(r.Messages)-1].Content)
-		res, err := x.Extract(context.Background(), llm.ExtractRequest{Turns: turns})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		res, err := x.Extract(ctx, llm.ExtractRequest{Turns: turns})
 		if err != nil {
 			return llmtest.Response{Status: 500}
 		}
@@ -286,7 +290,7 @@ func parseTurns(prompt string) []llm.Turn {
 }
 
 // newSessions starts the actors on a temporary SQLite store; stop undoes it.
-func newSessions(ctx context.Context, extractor actors.Extractor) (s *actors.Sessions, store *persistence.SQLite, stop func(), err error) {
+func newSessions(ctx context.Context, extractor actors.Extractor, batch batching) (s *actors.Sessions, store *persistence.SQLite, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "storyeval-*")
 	if err != nil {
 		return nil, nil, nil, err
@@ -317,21 +321,25 @@ func newSessions(ctx context.Context, extractor actors.Extractor) (s *actors.Ses
 		// The idle debounce never fires during a scripted run; the final
 		// refresh takes its place.
 		ExtractIdle:   time.Hour,
-		ExtractTurns:  batch.ExtractTurns,
-		ExtractTokens: batch.ExtractTokens,
+		ExtractTurns:  batch.turns,
+		ExtractTokens: batch.tokens,
 	})
 	if err != nil {
 		stop()
 		return nil, nil, nil, err
 	}
-	undo = append(undo, func() { s.Shutdown(context.Background()) })
+	undo = append(undo, func() {
+		c, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s.Shutdown(c)
+	})
 	return s, store, stop, nil
 }
 
 // play runs one conversation through the actors with storyd's default
 // batching, then refreshes what is left, and reads the dossier.
-func play(ctx context.Context, extractor actors.Extractor, turns []string) (outcome, error) {
-	sessions, store, stop, err := newSessions(ctx, extractor)
+func play(ctx context.Context, extractor actors.Extractor, batch batching, turns []string) (outcome, error) {
+	sessions, store, stop, err := newSessions(ctx, extractor, batch)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -350,12 +358,13 @@ func play(ctx context.Context, extractor actors.Extractor, turns []string) (outc
 		sessionID, projectID = acc.SessionID, acc.ProjectID
 		o.transcript = append(o.transcript, llm.Turn{User: text, Assistant: q.reply.String()})
 	}
-	// Let the last batch through, then wait until every extraction is done.
-	waitIdle(sessions)
+	// Extract what is left, and wait until the dossier actor is done.
 	if _, err := sessions.RefreshDossier(ctx, user, projectID); err != nil {
 		return outcome{}, err
 	}
-	waitIdle(sessions)
+	if err := waitSettled(ctx, sessions, projectID); err != nil {
+		return outcome{}, err
+	}
 	d, err := store.GetDossier(ctx, projectID)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		return outcome{}, err
@@ -393,15 +402,21 @@ func playOriginal(ctx context.Context, x *llm.OpenAIExtractor, transcript []llm.
 	return d, c, nil
 }
 
-// waitIdle waits until the extraction count stops moving.
-func waitIdle(s *actors.Sessions) {
-	last := int64(-1)
-	for i := 0; i < 200; i++ {
-		time.Sleep(25 * time.Millisecond)
-		if n := s.Stats().Calls; n == last {
-			return
-		} else {
-			last = n
+// waitSettled waits until the project's dossier actor has nothing left to
+// do (every extraction done, every version stored), for at most a minute
+// per extraction the model may take.
+func waitSettled(ctx context.Context, s *actors.Sessions, projectID string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	for {
+		settled, err := s.DossierSettled(ctx, projectID)
+		if err != nil || settled {
+			return err
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("dossier of %s: not settled: %w", projectID, ctx.Err())
 		}
 	}
 }
