@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/google/uuid"
 )
 
 // The web client (transport/webclient) driven in a real browser: headless
@@ -49,7 +51,8 @@ func TestWebClientInBrowser(t *testing.T) {
 		}
 		t.Skipf("%s is missing; install Debian's chromium (make test does) to run the browser tests", chromiumPath)
 	}
-	s := start(t, "STORYD_DATA_DIR="+t.TempDir(), "STORYD_OFFLINE_TOKEN_DELAY=150ms", "STORYD_EXTRACT_TURNS=1")
+	const secret = "SUPABASE_JWT_SECRET=browser-test-secret-0123456789abcdef"
+	s := start(t, "STORYD_DATA_DIR="+t.TempDir(), "STORYD_OFFLINE_TOKEN_DELAY=150ms", "STORYD_EXTRACT_TURNS=1", secret)
 	b := newBrowser(t)
 
 	t.Run("conversation, dossier, edit and conflict", func(t *testing.T) {
@@ -196,6 +199,8 @@ func TestWebClientInBrowser(t *testing.T) {
 		p.say("A film about my father, Ben Okafor, a night-shift nurse in Lagos.")
 		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.split(" ").length >= 3; })()`, "a reply streaming")
 		p.do(chromedp.Reload())
+		p.waitFor(`lastReply() !== null`, "the reply after the reload")
+		t.Logf("after the reload the reply is %s", eval[replyState](p, `lastReply()`).Status) // streaming, unless the machine is very slow
 		reply := p.waitReply(1, "complete")
 		user, session := p.data("userId"), p.data("sessionId")
 		msgs := s.messages(t, user, session)
@@ -243,6 +248,45 @@ func TestWebClientInBrowser(t *testing.T) {
 		msgs = s.messages(t, user, session)
 		if len(msgs) != 4 || msgs[3]["status"] != "cancelled" || msgs[3]["content"] != stopped.Text {
 			t.Fatalf("page shows %q; stored %v", stopped.Text, msgs)
+		}
+		p.check()
+	})
+
+	t.Run("sign in with a pasted token keeps the stories", func(t *testing.T) {
+		p := b.open(t, s.url+"/")
+		p.waitConnected("websocket")
+		p.say("A film about a clockmaker in Prague who repairs the astronomical clock.")
+		p.waitReply(1, "complete")
+		anon, session := p.data("userId"), p.data("sessionId")
+
+		// The token storyd token prints, as the README tells.
+		account := uuid.NewString()
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"token", "-sub", account}, []string{secret}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		p.do(chromedp.Click(chromedp.CSS("#identity-button")))
+		p.waitFor(`document.getElementById("signin-dialog").open`, "the sign-in dialog")
+		p.do(chromedp.SetValue(chromedp.CSS("#signin-token"), strings.TrimSpace(out.String())),
+			chromedp.Click(chromedp.CSS("#signin-submit")))
+		p.waitFor(`!document.getElementById("signin-dialog").open && document.getElementById("app").dataset.userId === `+jsString(account)+` &&
+			document.querySelectorAll("#session-list li").length === 1`, "signed in, with the story moved")
+		p.waitConnected("websocket")
+		bearer := map[string]string{"Authorization": "Bearer " + strings.TrimSpace(out.String())}
+		if st, body := s.call(t, "GET", "/api/v1/sessions/"+session+"/messages", bearer, ""); st != 200 || len(body.([]any)) != 2 {
+			t.Fatalf("the account's view of the story: %d %v", st, body)
+		}
+		if st, _ := s.call(t, "GET", "/api/v1/sessions", map[string]string{"X-User-ID": anon}, ""); st != 401 {
+			t.Fatalf("the migrated anonymous id: %d", st)
+		}
+		// Go on with the story as the account (the socket sends the token).
+		p.do(chromedp.Click(chromedp.CSS(`#session-list li[data-session-id="` + session + `"] .session-open`)))
+		p.waitFor(`document.querySelectorAll("#messages li.msg").length === 2`, "the story's history")
+		p.say("Her apprentice, Jan, wants to leave for Vienna.")
+		reply := p.waitReply(2, "complete")
+		if st, body := s.call(t, "GET", "/api/v1/sessions/"+session+"/messages", bearer, ""); st != 200 || len(body.([]any)) != 4 ||
+			body.([]any)[3].(map[string]any)["content"] != reply.Text {
+			t.Fatalf("after a signed-in turn: %d %v", st, body)
 		}
 		p.check()
 	})
@@ -437,7 +481,7 @@ func (p *page) describe() string {
 	return s
 }
 
-type reply struct {
+type replyState struct {
 	Status string `json:"status"`
 	Text   string `json:"text"`
 	Count  int    `json:"count"`
@@ -445,11 +489,11 @@ type reply struct {
 
 // waitReply waits for the n-th reply on the page to have the status and
 // returns it; no other reply may follow it.
-func (p *page) waitReply(n int, status string) reply {
+func (p *page) waitReply(n int, status string) replyState {
 	p.t.Helper()
 	p.waitFor(`(() => { const r = lastReply(); return r && r.count === `+itoa(n)+` && r.status === `+jsString(status)+`; })()`,
 		"reply "+itoa(n)+" "+status)
-	return eval[reply](p, `lastReply()`)
+	return eval[replyState](p, `lastReply()`)
 }
 
 func (p *page) waitConnected(transport string) {

@@ -610,11 +610,14 @@ function renderSessions() {
       let armed = 0;
       del.addEventListener("click", async () => {
         if (!armed) {
+          // A second click within 4 s deletes.
           del.textContent = "Delete?";
+          del.setAttribute("aria-label", `Confirm: delete “${title}”`);
           del.classList.add("armed");
           armed = setTimeout(() => {
             armed = 0;
             del.textContent = "✕";
+            del.setAttribute("aria-label", `Delete “${title}”`);
             del.classList.remove("armed");
           }, 4000);
           return;
