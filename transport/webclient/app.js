@@ -602,27 +602,42 @@ function loadSessions() {
   }, 100);
 }
 
+// A delete asks for a second click within 4 s. Which story is waiting for
+// it is kept here, not in the button, so that a refresh of the list does
+// not lose it.
+let armedDelete = "";
+let armedTimer = 0;
+
+function armDelete(id) {
+  clearTimeout(armedTimer);
+  armedDelete = id;
+  if (id) {
+    armedTimer = setTimeout(() => armDelete(""), 4000);
+  }
+  for (const li of ui.sessionList.children) {
+    const s = state.sessions.find((x) => x.session_id === li.dataset.sessionId);
+    showDeleteArmed(li.querySelector(".session-delete"), (s && s.title) || "Untitled story", li.dataset.sessionId === armedDelete);
+  }
+}
+
+function showDeleteArmed(del, title, armed) {
+  del.textContent = armed ? "Delete?" : "✕";
+  del.setAttribute("aria-label", armed ? `Confirm: delete “${title}”` : `Delete “${title}”`);
+  del.classList.toggle("armed", armed);
+}
+
 function renderSessions() {
   ui.sessionList.replaceChildren(
     ...state.sessions.map((s) => {
       const title = s.title || "Untitled story";
-      const del = h("button", { type: "button", class: "session-delete", "aria-label": `Delete “${title}”`, text: "✕" });
-      let armed = 0;
+      const del = h("button", { type: "button", class: "session-delete" });
+      showDeleteArmed(del, title, armedDelete === s.session_id);
       del.addEventListener("click", async () => {
-        if (!armed) {
-          // A second click within 4 s deletes.
-          del.textContent = "Delete?";
-          del.setAttribute("aria-label", `Confirm: delete “${title}”`);
-          del.classList.add("armed");
-          armed = setTimeout(() => {
-            armed = 0;
-            del.textContent = "✕";
-            del.setAttribute("aria-label", `Delete “${title}”`);
-            del.classList.remove("armed");
-          }, 4000);
+        if (armedDelete !== s.session_id) {
+          armDelete(s.session_id);
           return;
         }
-        clearTimeout(armed);
+        armDelete("");
         try {
           await api.deleteSession(s.session_id);
         } catch (err) {
