@@ -58,6 +58,7 @@ func TestWebClientInBrowser(t *testing.T) {
 	t.Run("conversation, dossier, edit and conflict", func(t *testing.T) {
 		p := b.open(t, s.url+"/")
 		p.waitConnected("websocket")
+		p.screenshot("web-client-new.png", false)
 
 		// Shift+Enter is a new line, not a send.
 		p.do(chromedp.SendKeys(chromedp.CSS("#composer-input"), "A film"),
@@ -132,6 +133,7 @@ func TestWebClientInBrowser(t *testing.T) {
 		if got := eval[string](p, `document.querySelector('#dossier-form [name="logline"]').value`); got != "A keeper refuses to leave her light." {
 			t.Fatalf("the edit was lost at the conflict: %q", got)
 		}
+		p.screenshot("web-client-conflict.png", false)
 		p.do(chromedp.Click(chromedp.CSS("#dossier-conflict-reload")))
 		p.waitFor(`document.getElementById("dossier-form").hidden &&
 			document.querySelector('#dossier-view [data-field="genre"]').textContent === "Drama (changed elsewhere)"`, "the reloaded dossier")

@@ -160,7 +160,7 @@ export class DossierPanel {
     const newer = !this.current || next.version !== this.current.version;
     this.current = next;
     if (this.editing) {
-      if (next.version > this.editing.base) {
+      if (next.version > this.editing.base && this.el.conflict.hidden) {
         this.setStatus(`The dossier changed while you edit (now version ${next.version}); saving will let you choose.`);
       }
     } else if (!this.viewing) {
