@@ -102,7 +102,7 @@ func TestWebClientInBrowser(t *testing.T) {
 
 		// An edit in place.
 		const logline = "The last keeper of a Maine lighthouse refuses to leave when the light goes automatic."
-		p.do(chromedp.Click(chromedp.CSS("#dossier-edit")))
+		p.click(chromedp.CSS("#dossier-edit"))
 		p.waitFor(`!document.getElementById("dossier-form").hidden`, "the dossier form")
 		p.do(chromedp.SetValue(chromedp.CSS(`#dossier-form [name="title"]`), "The Last Keeper"),
 			chromedp.SetValue(chromedp.CSS(`#dossier-form [name="logline"]`), logline),
@@ -119,7 +119,7 @@ func TestWebClientInBrowser(t *testing.T) {
 
 		// A conflict: the dossier changes behind the page's back while it
 		// edits; saving shows the conflict, and reloading shows the change.
-		p.do(chromedp.Click(chromedp.CSS("#dossier-edit")))
+		p.click(chromedp.CSS("#dossier-edit"))
 		p.waitFor(`!document.getElementById("dossier-form").hidden`, "the dossier form")
 		p.do(chromedp.SetValue(chromedp.CSS(`#dossier-form [name="logline"]`), "A keeper refuses to leave her light."))
 		snap["genre"] = "Drama (changed elsewhere)"
@@ -127,14 +127,14 @@ func TestWebClientInBrowser(t *testing.T) {
 		if st, resp := s.call(t, "PUT", "/api/v1/dossier/"+projectID, hdr, string(body)); st != 200 {
 			t.Fatalf("PUT behind the page's back: %d %v", st, resp)
 		}
-		p.do(chromedp.Click(chromedp.CSS("#dossier-save")))
+		p.click(chromedp.CSS("#dossier-save"))
 		p.waitFor(`!document.getElementById("dossier-conflict").hidden &&
 			document.getElementById("dossier-conflict-text").textContent.includes("Conflict")`, "the conflict")
 		if got := eval[string](p, `document.querySelector('#dossier-form [name="logline"]').value`); got != "A keeper refuses to leave her light." {
 			t.Fatalf("the edit was lost at the conflict: %q", got)
 		}
 		p.screenshot("web-client-conflict.png", false)
-		p.do(chromedp.Click(chromedp.CSS("#dossier-conflict-reload")))
+		p.click(chromedp.CSS("#dossier-conflict-reload"))
 		p.waitFor(`document.getElementById("dossier-form").hidden &&
 			document.querySelector('#dossier-view [data-field="genre"]').textContent === "Drama (changed elsewhere)"`, "the reloaded dossier")
 		if v2, snap2 := version(); v2 != v+1 || snap2["logline"] == "A keeper refuses to leave her light." {
@@ -142,12 +142,12 @@ func TestWebClientInBrowser(t *testing.T) {
 		}
 
 		// The history lists every version; an old one can be looked at.
-		p.do(chromedp.Click(chromedp.CSS("#dossier-history-toggle")))
+		p.click(chromedp.CSS("#dossier-history-toggle"))
 		p.waitFor(`document.querySelectorAll("#dossier-versions button.version").length >= 3`, "the versions")
-		p.do(chromedp.Click(chromedp.CSS("#dossier-versions li:last-child button")))
+		p.click(chromedp.CSS("#dossier-versions li:last-child button"))
 		p.waitFor(`!document.getElementById("dossier-version-banner").hidden &&
 			document.getElementById("dossier-version-banner-text").textContent.startsWith("Version 1")`, "version 1")
-		p.do(chromedp.Click(chromedp.CSS("#dossier-version-back")))
+		p.click(chromedp.CSS("#dossier-version-back"))
 		p.waitFor(`document.getElementById("dossier-version-banner").hidden`, "back to the current version")
 
 		// On a phone-sized screen the dossier stacks below the chat.
@@ -164,7 +164,7 @@ func TestWebClientInBrowser(t *testing.T) {
 		p.say("A film about two sisters who run a night market stall in Taipei.")
 		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.length > 0; })()`, "a reply streaming")
 		p.waitFor(`!document.getElementById("stop").hidden`, "the Stop button")
-		p.do(chromedp.Click(chromedp.CSS("#stop")))
+		p.click(chromedp.CSS("#stop"))
 		stopped := p.waitReply(1, "cancelled")
 		user, session := p.data("userId"), p.data("sessionId")
 		msgs := s.messages(t, user, session)
@@ -174,19 +174,19 @@ func TestWebClientInBrowser(t *testing.T) {
 		p.waitFor(`document.getElementById("stop").hidden`, "Stop hidden again")
 
 		// A second story, then back to the first, then delete it.
-		p.do(chromedp.Click(chromedp.CSS("#new-session")))
+		p.click(chromedp.CSS("#new-session"))
 		p.waitFor(`document.querySelectorAll("#messages li").length === 0`, "an empty chat")
 		p.say("A film about a retired boxer who teaches his granddaughter to drive.")
 		p.waitReply(1, "complete")
 		p.waitFor(`document.querySelectorAll("#session-list li").length === 2`, "two stories in the list")
-		p.do(chromedp.Click(chromedp.CSS(`#session-list li[data-session-id="` + session + `"] .session-open`)))
+		p.click(chromedp.CSS(`#session-list li[data-session-id="` + session + `"] .session-open`))
 		p.waitFor(`document.getElementById("app").dataset.sessionId === `+jsString(session)+` &&
 			document.querySelectorAll("#messages li.msg").length === 2 &&
 			document.querySelector("#messages li.msg.assistant").dataset.status === "cancelled"`, "the first story's history")
 		del := chromedp.CSS(`#session-list li[data-session-id="` + session + `"] .session-delete`)
-		p.do(chromedp.Click(del))
+		p.click(del)
 		p.waitFor(`document.querySelector('#session-list li[data-session-id=`+jsString(session)+`] .session-delete').textContent === "Delete?"`, "the delete confirmation")
-		p.do(chromedp.Click(del))
+		p.click(del)
 		p.waitFor(`document.querySelectorAll("#session-list li").length === 1 && document.getElementById("app").dataset.sessionId === ""`, "the story deleted")
 		if st, _ := s.call(t, "GET", "/api/v1/sessions/"+session+"/messages", map[string]string{"X-User-ID": user}, ""); st != 404 {
 			t.Fatalf("deleted session's messages: %d", st)
@@ -245,7 +245,7 @@ func TestWebClientInBrowser(t *testing.T) {
 		// Stop over SSE is POST /cancel.
 		p.say("Her brother Wei works on the night ferry.")
 		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.length > 0; })()`, "the second reply streaming")
-		p.do(chromedp.Click(chromedp.CSS("#stop")))
+		p.click(chromedp.CSS("#stop"))
 		stopped := p.waitReply(2, "cancelled")
 		msgs = s.messages(t, user, session)
 		if len(msgs) != 4 || msgs[3]["status"] != "cancelled" || msgs[3]["content"] != stopped.Text {
@@ -267,7 +267,7 @@ func TestWebClientInBrowser(t *testing.T) {
 		if err := run(context.Background(), []string{"token", "-sub", account}, []string{secret}, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		p.do(chromedp.Click(chromedp.CSS("#identity-button")))
+		p.click(chromedp.CSS("#identity-button"))
 		p.waitFor(`document.getElementById("signin-dialog").open`, "the sign-in dialog")
 		p.do(chromedp.SetValue(chromedp.CSS("#signin-token"), strings.TrimSpace(out.String())),
 			chromedp.Click(chromedp.CSS("#signin-submit")))
@@ -282,7 +282,7 @@ func TestWebClientInBrowser(t *testing.T) {
 			t.Fatalf("the migrated anonymous id: %d", st)
 		}
 		// Go on with the story as the account (the socket sends the token).
-		p.do(chromedp.Click(chromedp.CSS(`#session-list li[data-session-id="` + session + `"] .session-open`)))
+		p.click(chromedp.CSS(`#session-list li[data-session-id="` + session + `"] .session-open`))
 		p.waitFor(`document.querySelectorAll("#messages li.msg").length === 2`, "the story's history")
 		p.say("Her apprentice, Jan, wants to leave for Vienna.")
 		reply := p.waitReply(2, "complete")
@@ -427,6 +427,22 @@ func (p *page) check() {
 	}
 	for _, l := range p.problems {
 		p.t.Error(l)
+	}
+}
+
+// click clicks the element sel names. The page may replace the element
+// between the lookup and the click (a list refreshed by an event); then the
+// click is tried again, a few times.
+func (p *page) click(sel chromedp.CSS) {
+	p.t.Helper()
+	var err error
+	for range 5 {
+		if err = chromedp.Do(p.ctx, chromedp.Click(sel)); err == nil || !strings.Contains(err.Error(), "node") {
+			break
+		}
+	}
+	if err != nil {
+		p.t.Fatalf("click %s: %v", sel, err)
 	}
 }
 

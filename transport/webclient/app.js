@@ -626,47 +626,62 @@ function showDeleteArmed(del, title, armed) {
   del.classList.toggle("armed", armed);
 }
 
+// renderSessions updates the list in place, keyed by session id, so that
+// a refresh keeps the buttons (and the keyboard focus on them).
 function renderSessions() {
-  ui.sessionList.replaceChildren(
-    ...state.sessions.map((s) => {
-      const title = s.title || "Untitled story";
-      const del = h("button", { type: "button", class: "session-delete" });
-      showDeleteArmed(del, title, armedDelete === s.session_id);
-      del.addEventListener("click", async () => {
-        if (armedDelete !== s.session_id) {
-          armDelete(s.session_id);
-          return;
-        }
-        armDelete("");
-        try {
-          await api.deleteSession(s.session_id);
-        } catch (err) {
-          showNotice(`Could not delete: ${err.message}`);
-          return;
-        }
-        if (state.session && state.session.id === s.session_id) {
-          newStory();
-        }
-        loadSessions();
-      });
-      const open = h(
-        "button",
-        { type: "button", class: "session-open" },
-        h("span", { class: "session-title", text: title }),
-        h("span", { class: "session-meta", text: `${s.message_count} messages · ${relativeTime(s.last_message_at || s.updated_at)}` }),
-      );
-      open.addEventListener("click", () => {
-        closeDrawer();
-        if (!state.session || state.session.id !== s.session_id) {
-          openSession(s.session_id, s.project_id);
-        }
-      });
-      return h("li", { class: "session", dataset: { sessionId: s.session_id } }, open, del);
-    }),
-  );
+  const existing = new Map([...ui.sessionList.children].map((li) => [li.dataset.sessionId, li]));
+  state.sessions.forEach((s, i) => {
+    const li = existing.get(s.session_id) || sessionItem(s.session_id);
+    existing.delete(s.session_id);
+    updateSessionItem(li, s);
+    if (ui.sessionList.children[i] !== li) {
+      ui.sessionList.insertBefore(li, ui.sessionList.children[i] || null);
+    }
+  });
+  for (const li of existing.values()) {
+    li.remove();
+  }
   ui.sessionsEmpty.hidden = state.sessions.length > 0;
   markCurrentSession();
   updateTitle();
+}
+
+function sessionItem(id) {
+  const current = () => state.sessions.find((x) => x.session_id === id);
+  const open = h("button", { type: "button", class: "session-open" }, h("span", { class: "session-title" }), h("span", { class: "session-meta" }));
+  open.addEventListener("click", () => {
+    closeDrawer();
+    const s = current();
+    if (s && (!state.session || state.session.id !== id)) {
+      openSession(id, s.project_id);
+    }
+  });
+  const del = h("button", { type: "button", class: "session-delete" });
+  del.addEventListener("click", async () => {
+    if (armedDelete !== id) {
+      armDelete(id);
+      return;
+    }
+    armDelete("");
+    try {
+      await api.deleteSession(id);
+    } catch (err) {
+      showNotice(`Could not delete: ${err.message}`);
+      return;
+    }
+    if (state.session && state.session.id === id) {
+      newStory();
+    }
+    loadSessions();
+  });
+  return h("li", { class: "session", dataset: { sessionId: id } }, open, del);
+}
+
+function updateSessionItem(li, s) {
+  const title = s.title || "Untitled story";
+  li.querySelector(".session-title").textContent = title;
+  li.querySelector(".session-meta").textContent = `${s.message_count} messages · ${relativeTime(s.last_message_at || s.updated_at)}`;
+  showDeleteArmed(li.querySelector(".session-delete"), title, armedDelete === s.session_id);
 }
 
 ui.newSession.addEventListener("click", () => {

@@ -192,13 +192,18 @@ export class DossierPanel {
     const snap = this.viewing ? this.viewing.snapshot : this.current ? this.current.snapshot : null;
     const v = this.el.view;
     this.updateBadge();
-    if (!snap) {
+    if (!snap || (!this.viewing && this.current.version === 0)) {
       v.replaceChildren(
         h(
           "div",
           { class: "dossier-empty" },
           h("p", { class: "dossier-empty-title", text: "Nothing here yet" }),
-          h("p", { class: "muted", text: "As you tell your story, its people, places, themes and turning points gather here." }),
+          h("p", {
+            class: "muted",
+            text: this.projectId
+              ? "The people, places, themes and turning points of your story gather here every few turns. Refresh reads the conversation now; Edit starts the dossier by hand."
+              : "As you tell your story, its people, places, themes and turning points gather here.",
+          }),
         ),
       );
       return;
