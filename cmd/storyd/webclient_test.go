@@ -227,8 +227,9 @@ func TestWebClientInBrowser(t *testing.T) {
 		p.check()
 	})
 
-	t.Run("SSE with ?transport=sse", func(t *testing.T) {
-		p := b.open(t, s.url+"/?transport=sse")
+	t.Run("SSE with ?transport=sse: reload, network drop, Stop", func(t *testing.T) {
+		proxy := newDropProxy(t, s.url)
+		p := b.open(t, proxy.url+"/?transport=sse")
 		p.waitConnected("sse")
 		p.say("A film about Mei Lin, a ferry pilot in Hong Kong. It's about courage.")
 		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.split(" ").length >= 3; })()`, "a reply streaming")
@@ -242,13 +243,28 @@ func TestWebClientInBrowser(t *testing.T) {
 		}
 		p.waitFor(`document.getElementById("dossier-characters").textContent.includes("Mei Lin")`, "Mei Lin in the dossier")
 
-		// Stop over SSE is POST /cancel.
+		// The network drops mid-reply: EventSource reconnects with
+		// Last-Event-ID, and the page dedupes what both streams sent.
 		p.say("Her brother Wei works on the night ferry.")
-		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.length > 0; })()`, "the second reply streaming")
-		p.click(chromedp.CSS("#stop"))
-		stopped := p.waitReply(2, "cancelled")
+		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.split(" ").length >= 3; })()`, "the second reply streaming")
+		proxy.drop()
+		reply = p.waitReply(2, "complete")
+		p.waitConnected("sse")
 		msgs = s.messages(t, user, session)
-		if len(msgs) != 4 || msgs[3]["status"] != "cancelled" || msgs[3]["content"] != stopped.Text {
+		if len(msgs) != 4 || msgs[3]["content"] != reply.Text || p.count("#messages li.msg.user") != 2 {
+			t.Fatalf("after a drop the page shows %q; stored %v", reply.Text, msgs)
+		}
+		if proxy.drops() == 0 {
+			t.Fatal("the proxy dropped no connection")
+		}
+
+		// Stop over SSE is POST /cancel.
+		p.say("One night the ferry does not come back.")
+		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.length > 0; })()`, "the third reply streaming")
+		p.click(chromedp.CSS("#stop"))
+		stopped := p.waitReply(3, "cancelled")
+		msgs = s.messages(t, user, session)
+		if len(msgs) != 6 || msgs[5]["status"] != "cancelled" || msgs[5]["content"] != stopped.Text {
 			t.Fatalf("page shows %q; stored %v", stopped.Text, msgs)
 		}
 		p.check()
