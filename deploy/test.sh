@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test: start a throwaway PostgreSQL and Redis on free loopback ports in a
-# temporary directory (installing Debian's postgresql and redis-server when
-# missing), run every Go test with -race against them, then stop them.
+# temporary directory (installing Debian's postgresql, redis-server and, for
+# the web client's browser tests, chromium when missing), run every Go test
+# with -race against them, then stop them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,8 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
 [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || apt_install postgresql
 command -v redis-server >/dev/null || apt_install redis-server
+# The web client's browser tests (cmd/storyd) drive headless Chromium.
+[ -x /usr/bin/chromium ] || apt_install chromium
 PGBIN=$(pg_bin)
 
 # free_port prints a loopback TCP port nobody listens on.

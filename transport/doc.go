@@ -1,6 +1,8 @@
 // Package transport is storyd's HTTP surface: the REST endpoints, the SSE
 // chat stream and the health probes. NewServer returns an http.Handler; it
-// does not listen on its own (cmd/storyd does).
+// does not listen on its own (cmd/storyd does). The pages it serves live in
+// sub-packages: apidocs (/docs) and webclient (the web client at /), both
+// embedded and served through static.
 //
 // Concurrency rules: handlers run on net/http's goroutines. A streaming
 // handler owns one subscriber queue: the session actor fills it without

@@ -11,7 +11,10 @@ import (
 	"github.com/storyd/storyd/persistence"
 )
 
-// messageJSON is a stored message in the seed's shape plus seq and status.
+// messageJSON is a stored message in the seed's shape plus seq, end_seq and
+// status. EndSeq is the seq of the message's last event (a reply's done; a
+// user message's own seq): a client that renders the history and then
+// follows the session resumes after it (see docs/protocol.md).
 type messageJSON struct {
 	MessageID       string          `json:"message_id"`
 	SessionID       string          `json:"session_id"`
@@ -20,6 +23,7 @@ type messageJSON struct {
 	Content         string          `json:"content"`
 	Metadata        json.RawMessage `json:"metadata"`
 	Seq             int64           `json:"seq"`
+	EndSeq          int64           `json:"end_seq"`
 	Status          string          `json:"status"`
 	ClientMessageID string          `json:"client_message_id,omitempty"`
 	CreatedAt       time.Time       `json:"created_at"`
@@ -33,7 +37,7 @@ func toMessageJSON(m persistence.Message) messageJSON {
 	}
 	return messageJSON{
 		MessageID: m.ID, SessionID: m.SessionID, TurnID: m.TurnID, Role: m.Role, Content: m.Content,
-		Metadata: meta, Seq: m.Seq, Status: m.Status, ClientMessageID: m.ClientMessageID,
+		Metadata: meta, Seq: m.Seq, EndSeq: max(m.EndSeq, m.Seq), Status: m.Status, ClientMessageID: m.ClientMessageID,
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 	}
 }

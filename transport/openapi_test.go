@@ -82,7 +82,7 @@ func TestWrongMethodOnEveryPathIsJSON405(t *testing.T) {
 	}
 }
 
-func TestRootLeadsToTheDocs(t *testing.T) {
+func TestRootServesTheWebClient(t *testing.T) {
 	ts := newTestServer(t)
 	client := *ts.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -91,7 +91,12 @@ func TestRootLeadsToTheDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/docs" {
-		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// Anything else under the root is still a JSON 404.
+	resp = ts.do(t, "GET", "/nope", "", "")
+	if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("GET /nope: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }

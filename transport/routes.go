@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/storyd/storyd/transport/webclient"
 )
 
 // route is one endpoint: how it is served and how the OpenAPI document
@@ -131,8 +133,8 @@ type messageResponse struct {
 }
 
 // routes builds the handler from the table: each route, a JSON 405 for
-// other methods on a known path, a JSON 404 for anything else, and the
-// documentation pages.
+// other methods on a known path, a JSON 404 for anything else, the
+// documentation pages and the web client.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}
@@ -149,9 +151,13 @@ func (s *Server) routes() http.Handler {
 		known.HandleFunc(path, methodNotAllowed(strings.Join(methods, ", ")))
 	}
 	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI) // where the seed had it
-	// Until the built-in web client is served here, the root leads to the docs.
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/docs", http.StatusFound)
+	// The built-in web client (transport/webclient) at the root.
+	web := webclient.New()
+	mux.HandleFunc("GET /{$}", web.ServePage)
+	mux.HandleFunc("GET "+webclient.AssetPrefix+"{name}", func(w http.ResponseWriter, r *http.Request) {
+		if !web.ServeAsset(w, r, r.PathValue("name")) {
+			writeError(w, errNotFound("not_found", "no such asset: "+r.URL.Path))
+		}
 	})
 	mux.HandleFunc("GET /docs", s.handleDocs)
 	mux.HandleFunc("GET /docs/assets/{name}", s.handleDocsAsset)

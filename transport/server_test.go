@@ -188,10 +188,17 @@ func TestChatStreamsSSE(t *testing.T) {
 	if msgs[1]["content"] != reply.String() || msgs[1]["status"] != "complete" || msgs[1]["message_id"] != m["message_id"] {
 		t.Fatalf("assistant message %v", msgs[1])
 	}
-	for _, f := range []string{"message_id", "session_id", "role", "content", "created_at", "seq", "status", "metadata"} {
+	for _, f := range []string{"message_id", "session_id", "role", "content", "created_at", "seq", "end_seq", "status", "metadata"} {
 		if _, ok := msgs[0][f]; !ok {
 			t.Errorf("message lacks %q: %v", f, msgs[0])
 		}
+	}
+	// seq and end_seq are the first and last events of each message: a
+	// client that shows the history resumes after the last end_seq.
+	if msgs[0]["end_seq"] != msgs[0]["seq"] || msgs[1]["seq"] != float64(evs[0].ID) ||
+		msgs[1]["end_seq"] != float64(evs[len(evs)-1].ID) {
+		t.Errorf("seqs: user %v–%v, reply %v–%v; events %d–%d", msgs[0]["seq"], msgs[0]["end_seq"],
+			msgs[1]["seq"], msgs[1]["end_seq"], evs[0].ID, evs[len(evs)-1].ID)
 	}
 }
 

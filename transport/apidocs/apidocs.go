@@ -13,12 +13,11 @@ package apidocs
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"io/fs"
 	"net/http"
-	"time"
+
+	"github.com/storyd/storyd/transport/static"
 )
 
 //go:embed index.html docs.css docs.js
@@ -34,37 +33,21 @@ const AssetPrefix = "/docs/assets/"
 // CSP is the Content-Security-Policy of the page and its assets.
 const CSP = "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'"
 
-// file is an embedded file ready to serve.
-type file struct {
-	name, contentType, etag string
-	data                    []byte
-}
-
 var (
-	interactivePage, referencePage file
-	assets                         = map[string]file{}
+	interactivePage, referencePage static.File
+	assets                         static.Set
 )
 
 func init() {
-	page := mustRead("index.html")
-	interactivePage = newFile("index.html", "text/html; charset=utf-8", page)
-	referencePage = newFile("index.html", "text/html; charset=utf-8",
-		bytes.Replace(page, []byte(`data-mode="interactive"`), []byte(`data-mode="reference"`), 1))
-	assets["docs.css"] = newFile("docs.css", "text/css; charset=utf-8", mustRead("docs.css"))
-	assets["docs.js"] = newFile("docs.js", "text/javascript; charset=utf-8", mustRead("docs.js"))
-}
-
-func mustRead(name string) []byte {
-	b, err := files.ReadFile(name)
+	page := static.MustRead(files, "index.html")
+	interactivePage = page
+	ref, err := static.NewFile("index.html",
+		bytes.Replace(page.Data(), []byte(`data-mode="interactive"`), []byte(`data-mode="reference"`), 1))
 	if err != nil {
-		panic("apidocs: " + err.Error()) // the embed directive lists it
+		panic("apidocs: " + err.Error())
 	}
-	return b
-}
-
-func newFile(name, contentType string, data []byte) file {
-	sum := sha256.Sum256(data)
-	return file{name: name, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, data: data}
+	referencePage = ref
+	assets = static.MustReadSet(files, "docs.css", "docs.js")
 }
 
 // ServePage writes the documentation page; reference selects the
@@ -74,28 +57,11 @@ func ServePage(w http.ResponseWriter, r *http.Request, reference bool) {
 	if reference {
 		f = referencePage
 	}
-	serve(w, r, f)
+	f.Serve(w, r, CSP)
 }
 
 // ServeAsset writes the asset called name (docs.js or docs.css) and
 // reports whether there is one; when there is not it writes nothing.
 func ServeAsset(w http.ResponseWriter, r *http.Request, name string) bool {
-	f, ok := assets[name]
-	if ok {
-		serve(w, r, f)
-	}
-	return ok
-}
-
-func serve(w http.ResponseWriter, r *http.Request, f file) {
-	h := w.Header()
-	h.Set("Content-Type", f.contentType)
-	h.Set("Content-Security-Policy", CSP)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	// Revalidate every time: a new binary may carry new assets under the
-	// same names; the ETag makes revalidation a 304.
-	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", f.etag)
-	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.data))
+	return assets.Serve(w, r, name, CSP)
 }
