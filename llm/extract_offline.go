@@ -80,10 +80,14 @@ func (e *OfflineExtractor) Extract(ctx context.Context, req ExtractRequest) (Ext
 	b := newDossierBuilder(req.Current)
 	var sents []*xsent
 	for _, t := range req.Turns {
-		if title := e.findTitle(t.User); title != "" {
+		text := t.User
+		if title := e.findTitle(text); title != "" {
 			b.out.Title = title
+			// The title's words name the film, not a person or a place
+			// ("The Keeper of Gull Rock").
+			text = strings.Replace(text, title, "the film", 1)
 		}
-		for _, s := range splitTextSentences(t.User) {
+		for _, s := range splitTextSentences(text) {
 			sents = append(sents, newXSent(s))
 		}
 	}

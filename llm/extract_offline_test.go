@@ -303,6 +303,11 @@ func TestOfflineExtractorHeuristics(t *testing.T) {
 				t.Errorf("title %q", s.Title)
 			}
 		}},
+		{"a title's words are no place or person", []string{"Her only friend is Tom Pruitt. It's called The Keeper of Gull Rock."}, func(t *testing.T, s story.Snapshot) {
+			if s.Title != "The Keeper of Gull Rock" || len(s.Locations) != 0 || !slices.Equal(characterNames(s), []string{"Tom Pruitt"}) {
+				t.Errorf("title %q locations %q characters %q", s.Title, s.Locations, characterNames(s))
+			}
+		}},
 		{"no title without one", []string{"I don't know what to call it yet."}, func(t *testing.T, s story.Snapshot) {
 			if s.Title != "" {
 				t.Errorf("title %q", s.Title)
