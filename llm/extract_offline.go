@@ -50,6 +50,13 @@ type OfflineExtractor struct {
 	titleRe  *regexp.Regexp   // the words before a title
 }
 
+// titleRegexp matches the words before a title ("it's called", "working
+// title is", "call it").
+func titleRegexp() *regexp.Regexp {
+	const apos = `(?:'|’)`
+	return regexp.MustCompile(`(?i)(?:\b(?:it|this|film|movie|story|short|script|project|documentary)` + apos + `?s?\s+(?:is\s+)?(?:called|titled|named)|\btitled|\b(?:working\s+)?title\s+(?:is|would be|will be)|\btitle\s*:|\b(?:call|calling)\s+it)\s*[:\-–—]?\s*`)
+}
+
 // NewOfflineExtractor returns the offline extractor.
 func NewOfflineExtractor() *OfflineExtractor {
 	const apos = `(?:'|’)`
@@ -60,7 +67,7 @@ func NewOfflineExtractor() *OfflineExtractor {
 			regexp.MustCompile(`(?i)\bexplores\s+(.+)`),
 		},
 		alsoRe:  regexp.MustCompile(`(?i)^\s*(?:and\s+)?also\s+(?:about\s+|that\s+)?(.+)`),
-		titleRe: regexp.MustCompile(`(?i)(?:\b(?:it|this|film|movie|story|short|script|project|documentary)` + apos + `?s?\s+(?:is\s+)?(?:called|titled|named)|\btitled|\b(?:working\s+)?title\s+(?:is|would be|will be)|\btitle\s*:|\b(?:call|calling)\s+it)\s*[:\-–—]?\s*`),
+		titleRe: titleRegexp(),
 	}
 }
 
@@ -132,8 +139,12 @@ func (e *OfflineExtractor) Extract(ctx context.Context, req ExtractRequest) (Ext
 
 // findTitle returns the title the person gave in msg, if any: quoted after
 // "it's called", "the title is", "call it"…, or a capitalised phrase there.
-func (e *OfflineExtractor) findTitle(msg string) string {
-	loc := e.titleRe.FindStringIndex(msg)
+func (e *OfflineExtractor) findTitle(msg string) string { return findTitle(e.titleRe, msg) }
+
+// findTitle returns the title msg gives after a match of titleRe ("It's
+// called The Keeper of Gull Rock."), or "".
+func findTitle(titleRe *regexp.Regexp, msg string) string {
+	loc := titleRe.FindStringIndex(msg)
 	if loc == nil {
 		return ""
 	}

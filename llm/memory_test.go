@@ -106,3 +106,18 @@ func TestDossierContextIsBounded(t *testing.T) {
 		t.Errorf("context is %d bytes", len(got))
 	}
 }
+
+// The offline interviewer does not take a title's words for a person.
+func TestOfflineInterviewerSkipsTheTitle(t *testing.T) {
+	reply := InterviewReply([]Message{
+		user("A film about my grandmother Ada Whitlock in Maine."),
+		assistant("Who else is in it?"),
+		user("Her only friend is Tom Pruitt. It's called The Keeper of Gull Rock."),
+	})
+	if strings.Contains(reply, "Keeper") {
+		t.Errorf("reply %q reflects the title as a name", reply)
+	}
+	if !strings.Contains(reply, "Tom Pruitt") {
+		t.Errorf("reply %q does not reflect Tom Pruitt", reply)
+	}
+}

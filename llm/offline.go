@@ -203,6 +203,7 @@ type analysis struct {
 
 func analyze(msgs []Message) *analysis {
 	a := &analysis{}
+	titles := titleRegexp()
 	var userText strings.Builder
 	longTurn, people := false, false
 	for _, m := range msgs {
@@ -212,11 +213,16 @@ func analyze(msgs []Message) *analysis {
 			a.last = strings.TrimSpace(m.Content)
 			userText.WriteString(m.Content)
 			userText.WriteString("\n")
-			toks := tokenize(m.Content)
+			content := m.Content
+			if title := findTitle(titles, content); title != "" {
+				// The title's words name the film, not a person or a place.
+				content = strings.Replace(content, title, "the film", 1)
+			}
+			toks := tokenize(content)
 			if len(toks) >= 6 {
 				longTurn = true
 			}
-			e := extractEntities(m.Content)
+			e := extractEntities(content)
 			a.lastNames, a.lastPlaces, a.lastTimes = e.names, e.places, e.times
 			a.names = appendNew(a.names, e.names...)
 			for _, p := range e.placeRefs {
