@@ -227,7 +227,22 @@ func TestWebClientInBrowser(t *testing.T) {
 	}
 
 	t.Run("SSE: leaving a story mid-reply and coming back shows the reply once", func(t *testing.T) {
-		p := b.open(t, slow.url+"/?transport=sse")
+		// Through a link on which the history comes slowly, as on a poor
+		// network: the reply goes on while the page loads it.
+		target, _ := url.Parse(slow.url)
+		rp := httputil.NewSingleHostReverseProxy(target)
+		slowLink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == "GET" && strings.HasSuffix(r.URL.Path, "/messages") {
+				select {
+				case <-time.After(1500 * time.Millisecond):
+				case <-r.Context().Done():
+					return
+				}
+			}
+			rp.ServeHTTP(w, r)
+		}))
+		t.Cleanup(slowLink.Close)
+		p := b.open(t, slowLink.URL+"/?transport=sse")
 		p.waitConnected("sse")
 		p.say("A film about a piano tuner in Vienna who is going deaf.")
 		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.length > 0; })()`, "a reply streaming")
