@@ -169,6 +169,8 @@ func TestWebClientInBrowser(t *testing.T) {
 		p.waitFor(`!document.getElementById("stop").hidden`, "the Stop button")
 		p.click(chromedp.CSS("#stop"))
 		stopped := p.waitReply(1, "cancelled")
+		// Stop hides itself: the focus goes to the message box, not away.
+		p.waitFor(`document.activeElement === document.getElementById("composer-input")`, "the focus in the message box after Stop")
 		user, session := p.data("userId"), p.data("sessionId")
 		msgs := s.messages(t, user, session)
 		if len(msgs) != 2 || msgs[1]["status"] != "cancelled" || msgs[1]["content"] != stopped.Text {
@@ -191,6 +193,8 @@ func TestWebClientInBrowser(t *testing.T) {
 		p.waitFor(`document.querySelector('#session-list li[data-session-id=`+jsString(session)+`] .session-delete').textContent === "Delete?"`, "the delete confirmation")
 		p.click(del)
 		p.waitFor(`document.querySelectorAll("#session-list li").length === 1 && document.getElementById("app").dataset.sessionId === ""`, "the story deleted")
+		// The focus was on the delete button: it moves to the story left.
+		p.waitFor(`document.activeElement === document.querySelector("#session-list li .session-open")`, "the focus on the next story")
 		if st, _ := s.call(t, "GET", "/api/v1/sessions/"+session+"/messages", map[string]string{"X-User-ID": user}, ""); st != 404 {
 			t.Fatalf("deleted session's messages: %d", st)
 		}
