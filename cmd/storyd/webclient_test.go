@@ -53,6 +53,9 @@ func TestWebClientInBrowser(t *testing.T) {
 	}
 	const secret = "SUPABASE_JWT_SECRET=browser-test-secret-0123456789abcdef"
 	s := start(t, "STORYD_DATA_DIR="+t.TempDir(), "STORYD_OFFLINE_TOKEN_DELAY=150ms", "STORYD_EXTRACT_TURNS=1", secret)
+	// slow: an interviewer slower still, for the parts that must catch a
+	// reply in the middle (a reload, a drop, leaving and coming back).
+	slow := &slowServer{start(t, "STORYD_DATA_DIR="+t.TempDir(), "STORYD_OFFLINE_TOKEN_DELAY=400ms")}
 	b := newBrowser(t)
 
 	t.Run("conversation, dossier, edit and conflict", func(t *testing.T) {
@@ -166,6 +169,8 @@ func TestWebClientInBrowser(t *testing.T) {
 		p.waitFor(`!document.getElementById("stop").hidden`, "the Stop button")
 		p.click(chromedp.CSS("#stop"))
 		stopped := p.waitReply(1, "cancelled")
+		// Stop hides itself: the focus goes to the message box, not away.
+		p.waitFor(`document.activeElement === document.getElementById("composer-input")`, "the focus in the message box after Stop")
 		user, session := p.data("userId"), p.data("sessionId")
 		msgs := s.messages(t, user, session)
 		if len(msgs) != 2 || msgs[1]["status"] != "cancelled" || msgs[1]["content"] != stopped.Text {
@@ -188,23 +193,151 @@ func TestWebClientInBrowser(t *testing.T) {
 		p.waitFor(`document.querySelector('#session-list li[data-session-id=`+jsString(session)+`] .session-delete').textContent === "Delete?"`, "the delete confirmation")
 		p.click(del)
 		p.waitFor(`document.querySelectorAll("#session-list li").length === 1 && document.getElementById("app").dataset.sessionId === ""`, "the story deleted")
+		// The focus was on the delete button: it moves to the story left.
+		p.waitFor(`document.activeElement === document.querySelector("#session-list li .session-open")`, "the focus on the next story")
 		if st, _ := s.call(t, "GET", "/api/v1/sessions/"+session+"/messages", map[string]string{"X-User-ID": user}, ""); st != 404 {
 			t.Fatalf("deleted session's messages: %d", st)
 		}
 		p.check()
 	})
 
+	for _, transport := range []string{"websocket", "sse"} {
+		t.Run("two messages sent at once on a new story make one story ("+transport+")", func(t *testing.T) {
+			q := "/"
+			if transport == "sse" {
+				q = "/?transport=sse"
+			}
+			p := b.open(t, s.url+q)
+			p.waitConnected(transport)
+			// Both in one go, before the first one's ack can come back.
+			first, second := "A film about a glassblower on Murano.", "Her rival is her own sister, Lucia."
+			eval[bool](p, `(() => { const f = document.getElementById("composer"), i = document.getElementById("composer-input");
+				i.value = `+jsString(first)+`; f.requestSubmit(); i.value = `+jsString(second)+`; f.requestSubmit(); return true; })()`)
+			p.waitReply(2, "complete")
+			p.waitFor(`document.getElementById("stop").hidden && document.getElementById("app").dataset.busy === "false"`, "Stop hidden")
+			user, session := p.data("userId"), p.data("sessionId")
+			st, body := s.call(t, "GET", "/api/v1/sessions", map[string]string{"X-User-ID": user}, "")
+			if list, _ := body.([]any); st != 200 || len(list) != 1 || list[0].(map[string]any)["session_id"] != session {
+				t.Fatalf("the user's sessions: %d %v (the page shows %s)", st, body, session)
+			}
+			msgs := s.messages(t, user, session)
+			replies := eval[[]string](p, `[...document.querySelectorAll("#messages li.msg.assistant .text")].map(e => e.textContent)`)
+			if len(msgs) != 4 || msgs[0]["content"] != first || msgs[2]["content"] != second || len(replies) != 2 ||
+				msgs[1]["content"] != replies[0] || msgs[3]["content"] != replies[1] || p.count("#messages li.msg.user") != 2 {
+				t.Fatalf("page shows %q; stored %v", replies, msgs)
+			}
+			p.check()
+		})
+	}
+
+	t.Run("SSE: leaving a story mid-reply and coming back shows the reply once", func(t *testing.T) {
+		// Through a link on which the history comes slowly, as on a poor
+		// network: the reply goes on while the page loads it.
+		target, _ := url.Parse(slow.url)
+		rp := httputil.NewSingleHostReverseProxy(target)
+		slowLink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == "GET" && strings.HasSuffix(r.URL.Path, "/messages") {
+				select {
+				case <-time.After(1500 * time.Millisecond):
+				case <-r.Context().Done():
+					return
+				}
+			}
+			rp.ServeHTTP(w, r)
+		}))
+		t.Cleanup(slowLink.Close)
+		p := b.open(t, slowLink.URL+"/?transport=sse")
+		p.waitConnected("sse")
+		p.say("A film about a piano tuner in Vienna who is going deaf.")
+		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.length > 0; })()`, "a reply streaming")
+		user, session := p.data("userId"), p.data("sessionId")
+		p.waitFor(`document.querySelector('#session-list li[data-session-id=`+jsString(session)+`]') !== null`, "the story in the list")
+		p.click(chromedp.CSS("#new-session"))
+		p.waitFor(`document.getElementById("app").dataset.sessionId === "" && document.querySelectorAll("#messages li").length === 0`, "a new story")
+		p.click(chromedp.CSS(`#session-list li[data-session-id="` + session + `"] .session-open`))
+		p.waitFor(`document.getElementById("app").dataset.sessionId === `+jsString(session), "back to the story")
+		slow.inFlight(t, user, session, 1, "coming back")
+		reply := p.waitReply(1, "complete")
+		msgs := slow.messages(t, user, session)
+		if len(msgs) != 2 || msgs[1]["status"] != "complete" || msgs[1]["content"] != reply.Text || p.count("#messages li.msg") != 2 {
+			t.Fatalf("page shows %q (%d messages); stored %v", reply.Text, p.count("#messages li.msg"), msgs)
+		}
+		p.check()
+	})
+
+	t.Run("SSE: a story deleted elsewhere is said, not retried for ever", func(t *testing.T) {
+		proxy := newDropProxy(t, s.url)
+		p := b.open(t, proxy.url+"/?transport=sse")
+		p.waitConnected("sse")
+		p.say("A film about a night watchman at a museum in Lisbon.")
+		p.waitReply(1, "complete")
+		user, session := p.data("userId"), p.data("sessionId")
+		if st, body := s.call(t, "DELETE", "/api/v1/sessions/"+session, map[string]string{"X-User-ID": user}, ""); st != 200 {
+			t.Fatalf("delete: %d %v", st, body)
+		}
+		proxy.drop() // EventSource reconnects, and is refused
+		p.waitFor(`document.getElementById("app").dataset.sessionId === "" &&
+			document.getElementById("notice-text").textContent === "This story is no longer available."`, "the story gone")
+		p.check()
+	})
+
+	t.Run("a refused token signs out and keeps the message", func(t *testing.T) {
+		p := b.open(t, s.url+"/")
+		p.waitConnected("websocket")
+		eval[bool](p, `(localStorage.setItem("storyd.accessToken", "not-a-token"), true)`)
+		p.do(chromedp.Reload())
+		p.waitFor(`document.getElementById("conn").dataset.state === "signed-out" && document.getElementById("signin-dialog").open &&
+			document.getElementById("notice-text").textContent.includes("Sign in again")`, "signed out")
+		p.click(chromedp.CSS("#signin-cancel"))
+		const text = "A film about a cartographer who maps a city that does not exist."
+		eval[bool](p, `(() => { document.getElementById("composer-input").value = `+jsString(text)+`;
+			document.getElementById("composer").requestSubmit(); return true; })()`)
+		p.waitFor(`(() => { const u = document.querySelector("#messages li.msg.user"); return u && u.dataset.status === "failed" &&
+			document.getElementById("composer-input").value === `+jsString(text)+` && document.getElementById("stop").hidden; })()`, "the message not sent, kept")
+		p.check()
+	})
+
+	t.Run("a dossier deleted while it is edited can be saved again", func(t *testing.T) {
+		p := b.open(t, s.url+"/")
+		p.waitConnected("websocket")
+		p.say("A film about Rosa Vidal, a beekeeper in the Pyrenees.")
+		p.waitReply(1, "complete")
+		p.waitFor(`Number(document.getElementById("dossier").dataset.version) > 0`, "the dossier")
+		user, projectID := p.data("userId"), p.data("projectId")
+		hdr := map[string]string{"X-User-ID": user}
+		p.click(chromedp.CSS("#dossier-edit"))
+		p.waitFor(`!document.getElementById("dossier-form").hidden`, "the dossier form")
+		const logline = "A beekeeper keeps her hives through the worst winter in memory."
+		p.do(chromedp.SetValue(chromedp.CSS(`#dossier-form [name="logline"]`), logline))
+		if st, body := s.call(t, "DELETE", "/api/v1/dossier/"+projectID, hdr, ""); st != 200 && st != 204 {
+			t.Fatalf("delete the dossier: %d %v", st, body)
+		}
+		p.waitFor(`document.getElementById("dossier-status").textContent.includes("deleted")`, "the deletion said")
+		p.click(chromedp.CSS("#dossier-save"))
+		p.waitFor(`!document.getElementById("dossier-conflict").hidden &&
+			document.getElementById("dossier-conflict-text").textContent.includes("deleted")`, "the conflict")
+		p.click(chromedp.CSS("#dossier-conflict-overwrite"))
+		p.waitFor(`document.getElementById("dossier-form").hidden && document.getElementById("dossier-status").textContent.startsWith("Saved")`, "saved")
+		st, body := s.call(t, "GET", "/api/v1/dossier/"+projectID, hdr, "")
+		if d, _ := body.(map[string]any); st != 200 || d["snapshot_json"].(map[string]any)["logline"] != logline {
+			t.Fatalf("the dossier after saving again: %d %v", st, body)
+		}
+		p.check()
+	})
+
 	t.Run("reload and network drop mid-reply resume without duplicates", func(t *testing.T) {
+		s := slow
 		proxy := newDropProxy(t, s.url)
 		p := b.open(t, proxy.url+"/")
 		p.waitConnected("websocket")
 		p.say("A film about my father, Ben Okafor, a night-shift nurse in Lagos.")
-		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.split(" ").length >= 3; })()`, "a reply streaming")
-		p.do(chromedp.Reload())
-		p.waitFor(`lastReply() !== null`, "the reply after the reload")
-		t.Logf("after the reload the reply is %s", eval[replyState](p, `lastReply()`).Status) // streaming, unless the machine is very slow
-		reply := p.waitReply(1, "complete")
+		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.length > 0; })()`, "a reply streaming")
 		user, session := p.data("userId"), p.data("sessionId")
+		p.do(chromedp.Reload())
+		// The reload must have come mid-reply (the reply not stored yet), or
+		// this part proves nothing.
+		slow.inFlight(t, user, session, 1, "the reload")
+		reply := p.waitReply(1, "complete")
 		msgs := s.messages(t, user, session)
 		if len(msgs) != 2 || msgs[1]["content"] != reply.Text || p.count("#messages li.msg.user") != 1 {
 			t.Fatalf("after a reload the page shows %q (%d user messages); stored %v", reply.Text, p.count("#messages li.msg.user"), msgs)
@@ -213,8 +346,9 @@ func TestWebClientInBrowser(t *testing.T) {
 		// The network drops mid-reply: the page reconnects and resumes after
 		// the last seq it saw.
 		p.say("His best friend is Chidi, who drives the hospital van.")
-		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.split(" ").length >= 3; })()`, "the second reply streaming")
+		p.waitFor(`(() => { const r = lastReply(); return r && r.status === "streaming" && r.text.length > 0; })()`, "the second reply streaming")
 		proxy.drop()
+		slow.inFlight(t, user, session, 3, "the drop")
 		reply = p.waitReply(2, "complete")
 		p.waitConnected("websocket")
 		msgs = s.messages(t, user, session)
@@ -330,6 +464,20 @@ func TestWebClientInBrowser(t *testing.T) {
 		}
 		p.check()
 	})
+}
+
+// slowServer is a storyd whose interviewer is slow enough that a part can
+// act in the middle of a reply.
+type slowServer struct{ *server }
+
+// inFlight fails the test when the session already stores more than
+// stored messages: the reply was over before what (a reload, a drop) it
+// was meant to interrupt, so the part would prove nothing.
+func (s *slowServer) inFlight(t *testing.T, user, session string, stored int, what string) {
+	t.Helper()
+	if msgs := s.messages(t, user, session); len(msgs) != stored {
+		t.Fatalf("the reply was over before %s (%d messages stored); the test needs it in flight", what, len(msgs))
+	}
 }
 
 // browser is one headless Chromium for a test.

@@ -183,7 +183,13 @@ export class API {
     }
   }
 
-  dossier(projectId) {
+  // probeSession reads one message of a session: whether it is there and
+  // the identity is accepted (it throws the APIError otherwise).
+  probeSession(id) {
+    return this.request("GET", `/api/v1/sessions/${encodeURIComponent(id)}/messages?limit=1`);
+  }
+
+    dossier(projectId) {
     return this.request("GET", `/api/v1/dossier/${encodeURIComponent(projectId)}`);
   }
 

@@ -70,6 +70,11 @@ const state = {
   outgoing: new Map(),
   // The client_message_id of the chat that opens a new session.
   opening: "",
+  // Chats typed before the opening chat's ack: they need its session id,
+  // so they wait here and go out in onAck (in order).
+  queued: [],
+  // The timer of a reload (after a reset) to try again.
+  reloadTimer: 0,
   // Replies asked for and not done yet.
   waiting: 0,
   sessions: [],
@@ -131,6 +136,7 @@ function showConnection({ state: s, transport, fallback }) {
     connected: `Connected · ${name}`,
     reconnecting: `Reconnecting… (${name})`,
     offline: "Offline — retrying",
+    "signed-out": "Signed out",
   };
   ui.conn.dataset.state = s;
   ui.conn.dataset.transport = transport;
@@ -374,6 +380,7 @@ function onAck(ev) {
     if (ev.project_id) {
       dossier.setProject(ev.project_id);
     }
+    sendQueued();
     loadSessions();
   } else if (state.session && ev.session_id === state.session.id && ev.project_id && !state.session.projectId) {
     state.session.projectId = ev.project_id;
@@ -382,21 +389,75 @@ function onAck(ev) {
   }
 }
 
+// failChat marks a sent message as not sent and returns its text ("" if
+// it is not on the page).
+function failChat(id, why) {
+  const li = state.outgoing.get(id);
+  if (!li) {
+    return "";
+  }
+  li.dataset.status = "failed";
+  li.append(h("p", { class: "msg-foot", text: `Not sent: ${why}` }));
+  state.outgoing.delete(id);
+  state.waiting = Math.max(0, state.waiting - 1);
+  return li.querySelector(".bubble").textContent;
+}
+
+// keepText puts the text of messages that were not sent back in the
+// message box (when it is empty), so nothing typed is lost.
+function keepText(texts) {
+  const t = texts.filter(Boolean).join("\n\n");
+  if (t && !ui.input.value.trim()) {
+    ui.input.value = t;
+  }
+}
+
+// Codes that say the page's identity is not accepted (any more).
+const AUTH_ERRORS = new Set([
+  "identity_required",
+  "identity_refused",
+  "invalid_token",
+  "token_expired",
+  "invalid_user_id",
+  "invalid_authorization",
+  "auth_not_configured",
+  "sign_in_required",
+]);
+
+function signedOutNotice(code) {
+  if (code === "token_expired") {
+    return "Your sign-in has expired. Sign in again to go on.";
+  }
+  if (code === "identity_refused") {
+    return "This browser's anonymous stories now belong to an account. Sign in to go on.";
+  }
+  return "You are signed out: storyd did not accept who you are. Sign in again to go on.";
+}
+
 function onFrameError(ev) {
   const err = ev.error || {};
+  const why = AUTH_ERRORS.has(err.code) ? "you are signed out" : err.message || err.code;
+  const texts = [];
   for (const id of ev.failedChats || []) {
-    const li = state.outgoing.get(id);
-    if (li) {
-      li.dataset.status = "failed";
-      li.append(h("p", { class: "msg-foot", text: `Not sent: ${err.message || err.code}` }));
-      state.outgoing.delete(id);
-      state.waiting = Math.max(0, state.waiting - 1);
-      if (id === state.opening) {
-        state.opening = "";
+    texts.push(failChat(id, why));
+    if (id === state.opening) {
+      // The new story was not made: what waited for it was not sent either.
+      state.opening = "";
+      for (const f of state.queued) {
+        texts.push(failChat(f.client_message_id, why));
       }
+      state.queued = [];
     }
   }
+  keepText(texts);
   setBusy();
+  if (AUTH_ERRORS.has(err.code)) {
+    // Nothing works until the person signs in again: stop reconnecting.
+    conn.signedOut();
+    showNotice(signedOutNotice(err.code));
+    openSignIn();
+    return;
+  }
   switch (err.code) {
     case "invalid_after_seq":
       // The page is ahead of the server (it restarted and never stored
@@ -413,12 +474,6 @@ function onFrameError(ev) {
         return;
       }
       break;
-    case "identity_refused":
-    case "invalid_token":
-    case "token_expired":
-      showNotice(`${err.message} — sign in again.`);
-      openSignIn();
-      return;
     default:
   }
   showNotice(err.message || `Error: ${err.code}`);
@@ -434,6 +489,8 @@ async function openSession(id, projectId) {
   state.waiting = 0;
   state.outgoing.clear();
   state.opening = "";
+  state.queued = [];
+  clearTimeout(state.reloadTimer);
   setBusy();
   persist();
   markCurrentSession();
@@ -461,24 +518,45 @@ async function openSession(id, projectId) {
   state.session.lastSeq = after;
   persist();
   state.loading = false;
-  const buffered = state.buffer;
+  // The events that came while the history loaded are dropped, not
+  // applied: following with after_seq sends each of them again, in order,
+  // after the catch-up of what came before them. Applying them first would
+  // move lastSeq past that catch-up, whose text would then be dropped as
+  // seen.
   state.buffer = [];
   conn.follow(id, after);
-  buffered.forEach(apply);
   root.dataset.ready = "true";
 }
 
 // reload answers a reset: what the page missed is gone, so it renders the
 // history up to the reset's seq and keeps following from there.
-async function reload(seq) {
+//
+// When the history cannot be read, the page keeps what it shows (an empty
+// list would blank the chat) and tries again; the live events keep
+// buffering meanwhile.
+async function reload(seq, attempt = 0) {
   const id = state.session.id;
+  clearTimeout(state.reloadTimer);
   state.loading = true;
-  state.buffer = [];
-  let msgs = [];
+  if (attempt === 0) {
+    state.buffer = [];
+  }
+  let msgs;
   try {
     msgs = await api.messages(id);
   } catch (err) {
-    showNotice(`The story could not be reloaded: ${err.message}`);
+    if (!state.session || state.session.id !== id) {
+      return;
+    }
+    if (err.status === 404) {
+      showNotice("This story is no longer available.");
+      newStory();
+      loadSessions();
+      return;
+    }
+    showNotice(`The story could not be reloaded (${err.message}); trying again…`);
+    state.reloadTimer = setTimeout(() => reload(seq, attempt + 1), backoffDelay(attempt));
+    return;
   }
   if (!state.session || state.session.id !== id) {
     return;
@@ -492,6 +570,16 @@ async function reload(seq) {
   state.buffer = [];
   buffered.forEach(apply);
   setBusy();
+  if (attempt > 0) {
+    showNotice("");
+    // The connection may have come back while the page was loading (and
+    // then did not resubscribe): follow again from where the page is.
+    conn.follow(id, state.session.lastSeq);
+  }
+}
+
+function backoffDelay(attempt) {
+  return Math.min(8000, 1000 * 2 ** attempt);
 }
 
 function newStory() {
@@ -502,6 +590,8 @@ function newStory() {
   state.turn = null;
   state.waiting = 0;
   state.opening = "";
+  state.queued = [];
+  clearTimeout(state.reloadTimer);
   state.outgoing.clear();
   ui.messages.replaceChildren();
   ui.messages.removeAttribute("aria-busy");
@@ -526,18 +616,39 @@ function send() {
   updateEmpty();
   scrollDown(true);
   const frame = { type: "chat", text, client_message_id: cmid };
-  if (state.session) {
-    frame.session_id = state.session.id;
-    if (state.session.projectId) {
-      frame.project_id = state.session.projectId;
-    }
-  } else {
-    state.opening = cmid;
-  }
   state.waiting++;
   setBusy();
   ui.input.value = "";
+  if (state.session) {
+    addSession(frame);
+  } else if (state.opening) {
+    // The new story's first message has no ack yet, so there is no
+    // session id to send this one with: without one the server would make
+    // a second story. It goes out with the id once the ack comes.
+    state.queued.push(frame);
+    return;
+  } else {
+    state.opening = cmid;
+  }
   conn.chat(frame);
+}
+
+// addSession names the story on screen in a chat frame.
+function addSession(frame) {
+  frame.session_id = state.session.id;
+  if (state.session.projectId) {
+    frame.project_id = state.session.projectId;
+  }
+}
+
+// sendQueued sends the chats that waited for the new story's session id.
+function sendQueued() {
+  const frames = state.queued;
+  state.queued = [];
+  for (const f of frames) {
+    addSession(f);
+    conn.chat(f);
+  }
 }
 
 ui.composer.addEventListener("submit", (e) => {
@@ -556,6 +667,8 @@ ui.stop.addEventListener("click", async () => {
   if (!state.session) {
     return;
   }
+  // Stop hides itself when the reply ends: keep the focus in the page.
+  ui.input.focus();
   try {
     await conn.cancel(state.session.id);
   } catch (err) {
@@ -654,6 +767,7 @@ function sessionItem(id) {
     const s = current();
     if (s && (!state.session || state.session.id !== id)) {
       openSession(id, s.project_id);
+      ui.input.focus();
     }
   });
   const del = h("button", { type: "button", class: "session-delete" });
@@ -672,9 +786,25 @@ function sessionItem(id) {
     if (state.session && state.session.id === id) {
       newStory();
     }
+    removeSessionItem(li);
     loadSessions();
   });
-  return h("li", { class: "session", dataset: { sessionId: id } }, open, del);
+  const li = h("li", { class: "session", dataset: { sessionId: id } }, open, del);
+  return li;
+}
+
+// removeSessionItem takes a deleted story off the list at once and moves
+// the focus (which was on its delete button) to the next story, or to the
+// message box when none is left.
+function removeSessionItem(li) {
+  const next = li.nextElementSibling || li.previousElementSibling;
+  const focused = li.contains(document.activeElement);
+  li.remove();
+  state.sessions = state.sessions.filter((x) => x.session_id !== li.dataset.sessionId);
+  ui.sessionsEmpty.hidden = state.sessions.length > 0;
+  if (focused) {
+    (next ? next.querySelector(".session-open") : ui.input).focus();
+  }
 }
 
 function updateSessionItem(li, s) {
@@ -713,7 +843,7 @@ function showIdentity() {
 function openSignIn() {
   ui.signinError.hidden = true;
   ui.signinToken.value = "";
-  if (typeof ui.dialog.showModal === "function") {
+  if (typeof ui.dialog.showModal === "function" && !ui.dialog.open) {
     ui.dialog.showModal();
   }
   ui.signinToken.focus();

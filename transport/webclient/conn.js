@@ -33,8 +33,19 @@ function backoff(attempt) {
   return base * (0.75 + Math.random() / 2);
 }
 
-// Frame errors that answer a chat: the chats not yet acknowledged failed.
-const CHAT_ERRORS = /^(text_|invalid_(session|project|client_message)_id|too_many_pending|project_mismatch|session_not_found|store_unavailable|shutting_down)/;
+// Frame errors that answer a chat: the chat they name failed.
+const CHAT_ERRORS =
+  /^(text_|invalid_(session|project|client_message)_id|too_many_pending|project_mismatch|session_not_found|store_unavailable|shutting_down|identity_required)/;
+
+// Frame errors that refuse the page's identity: nothing can work until the
+// person signs in again.
+const AUTH_ERRORS = /^(identity_required|identity_refused|invalid_token|token_expired|invalid_user_id|invalid_authorization|auth_not_configured)$/;
+
+// frameError returns the code of an error frame that is not a session
+// event ("" for anything else).
+function frameError(ev) {
+  return ev.type === "error" && !ev.seq && ev.error ? ev.error.code || "" : "";
+}
 
 class WebSocketTransport {
   constructor(conn) {
@@ -62,6 +73,10 @@ class WebSocketTransport {
   }
 
   connect() {
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) {
+      return; // one socket at a time (connecting or open)
+    }
+    clearTimeout(this.retry);
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     let ws;
     try {
@@ -72,6 +87,9 @@ class WebSocketTransport {
     }
     this.ws = ws;
     let opened = false;
+    // proved: the server answered a frame after the auth frame, so it
+    // accepted the identity (it answers frames in order).
+    let proved = false;
     const timer = setTimeout(() => {
       if (!opened) {
         ws.close();
@@ -84,6 +102,7 @@ class WebSocketTransport {
       this.failedOpens = 0;
       this.attempt = 0;
       this.send(this.conn.identity.authFrame());
+      this.send({ type: "ping" }); // its pong proves the auth went through
       const rp = this.conn.resumePoint();
       if (rp) {
         this.followed = rp.sessionId;
@@ -94,21 +113,36 @@ class WebSocketTransport {
       for (const f of this.unacked.values()) {
         this.send(f);
       }
-      this.conn.setState("connected");
+      // "connected" waits for the first answer (see onmessage).
     };
     ws.onmessage = (e) => {
+      if (this.ws !== ws) {
+        return; // a socket given up on
+      }
       let ev;
       try {
         ev = JSON.parse(e.data);
       } catch {
         return;
       }
-      if (ev.type === "ack") {
-        this.unacked.delete(ev.client_message_id);
-      } else if (ev.type === "error" && !ev.seq && ev.error && CHAT_ERRORS.test(ev.error.code || "")) {
+      const code = frameError(ev);
+      if (AUTH_ERRORS.test(code)) {
+        // The identity is refused: every chat waiting here failed, and the
+        // app signs out (Connection.signedOut stops this transport).
         ev.failedChats = [...this.unacked.keys()];
         this.unacked.clear();
-      } else if (ev.type === "error" && !ev.seq && ev.error && ev.error.code === "session_closed" && ev.session_id === this.followed) {
+        this.conn.onEvent(ev);
+        return;
+      }
+      if (!proved) {
+        proved = true;
+        this.conn.setState("connected");
+      }
+      if (ev.type === "ack") {
+        this.unacked.delete(ev.client_message_id);
+      } else if (CHAT_ERRORS.test(code)) {
+        ev.failedChats = this.chatsFailedBy(ev);
+      } else if (code === "session_closed" && ev.session_id === this.followed) {
         // The session stopped under us (e.g. it passivated): follow it
         // again from where the page is.
         const rp = this.conn.resumePoint();
@@ -138,10 +172,12 @@ class WebSocketTransport {
     this.conn.setState(navigator.onLine === false ? "offline" : "reconnecting");
     if (!wasOpen && (!this.everOpened || this.failedOpens >= 3)) {
       // Never opened (or keeps failing): is it the WebSocket or storyd?
-      if (await healthy()) {
-        if (!this.stopped) {
-          this.conn.fallback("the WebSocket could not connect");
-        }
+      const up = await healthy();
+      if (this.ws || this.stopped) {
+        return; // meanwhile a socket was opened (the browser came online)
+      }
+      if (up) {
+        this.conn.fallback("the WebSocket could not connect");
         return;
       }
       this.conn.setState("offline");
@@ -162,6 +198,30 @@ class WebSocketTransport {
   chat(frame) {
     this.unacked.set(frame.client_message_id, frame);
     this.send(frame); // or at the next open
+  }
+
+  // chatsFailedBy takes the unacked chats an error frame answers off the
+  // list and returns their ids: the one its client_message_id names, else
+  // those sent to the session it names. A new story's chat goes without a
+  // session id (the error names the session the server would have made),
+  // so an error naming a session neither sent to nor followed answers
+  // those. A subscribe's error fails no chat sent elsewhere.
+  chatsFailedBy(ev) {
+    const sentTo = (sid) => [...this.unacked.values()].filter((f) => (f.session_id || "") === sid).map((f) => f.client_message_id);
+    let ids;
+    if (ev.client_message_id) {
+      ids = this.unacked.has(ev.client_message_id) ? [ev.client_message_id] : [];
+    } else {
+      const sid = ev.session_id || "";
+      ids = sentTo(sid);
+      if (!ids.length && sid !== this.followed) {
+        ids = sentTo("");
+      }
+    }
+    for (const id of ids) {
+      this.unacked.delete(id);
+    }
+    return ids;
   }
 
   follow(sessionId, afterSeq) {
@@ -245,6 +305,10 @@ class SSETransport {
     this.stopped = false;
     this.retry = 0;
     this.attempt = 0;
+    // The POST /chat replies being read, each with its AbortController:
+    // leaving the session aborts them (their events would otherwise keep
+    // coming in beside the follow stream's).
+    this.replies = new Set();
   }
 
   async start() {
@@ -259,6 +323,9 @@ class SSETransport {
 
   follow(sessionId, afterSeq) {
     this.close();
+    if (this.stopped) {
+      return;
+    }
     this.followed = sessionId;
     const url = `/api/v1/sessions/${encodeURIComponent(sessionId)}/stream?after_seq=${afterSeq}&${this.conn.identity.query()}`;
     const es = new EventSource(url);
@@ -288,21 +355,42 @@ class SSETransport {
       if (this.es !== es) {
         return;
       }
+      this.conn.setState(navigator.onLine === false ? "offline" : "reconnecting");
       if (es.readyState === EventSource.CLOSED) {
-        // Refused (an HTTP error, not a drop): try again later, from where
-        // the page is then.
+        // Refused (an HTTP error, not a drop; EventSource does not say
+        // which): ask why, then try again later or give up.
         this.es = null;
-        this.conn.setState(navigator.onLine === false ? "offline" : "reconnecting");
-        this.retry = setTimeout(() => {
-          const rp = this.conn.resumePoint();
-          if (!this.stopped && rp && rp.sessionId === sessionId && this.followed === sessionId) {
-            this.follow(sessionId, rp.afterSeq);
-          }
-        }, backoff(this.attempt++));
-      } else {
-        this.conn.setState(navigator.onLine === false ? "offline" : "reconnecting");
+        this.refused(sessionId);
       }
     };
+  }
+
+  // refused learns why the follow stream was refused, with one REST call:
+  // a story gone (404) or an identity refused (401) is the app's to
+  // handle, as the WebSocket's errors are; anything else is tried again
+  // later, from where the page is then.
+  async refused(sessionId) {
+    let err = null;
+    try {
+      await this.conn.api.probeSession(sessionId);
+    } catch (e) {
+      err = e;
+    }
+    if (this.stopped || this.es || this.followed !== sessionId) {
+      return; // moved on meanwhile
+    }
+    if (err && (err.status === 404 || err.status === 401)) {
+      this.followed = null;
+      const code = err.status === 404 ? "session_not_found" : err.code || "identity_required";
+      this.conn.onEvent({ type: "error", session_id: sessionId, error: { code, message: err.message } });
+      return;
+    }
+    this.retry = setTimeout(() => {
+      const rp = this.conn.resumePoint();
+      if (!this.stopped && rp && rp.sessionId === sessionId && this.followed === sessionId) {
+        this.follow(sessionId, rp.afterSeq);
+      }
+    }, backoff(this.attempt++));
   }
 
   adopt(sessionId) {
@@ -315,6 +403,10 @@ class SSETransport {
   unfollow() {
     this.close();
     this.followed = null;
+    for (const ctl of this.replies) {
+      ctl.abort();
+    }
+    this.replies.clear();
   }
 
   close() {
@@ -337,6 +429,16 @@ class SSETransport {
     if (frame.project_id) {
       body.project_id = frame.project_id;
     }
+    const ctl = new AbortController();
+    this.replies.add(ctl);
+    try {
+      await this.readReply(frame, body, ctl.signal);
+    } finally {
+      this.replies.delete(ctl);
+    }
+  }
+
+  async readReply(frame, body, signal) {
     let resp;
     try {
       resp = await fetch("/api/v1/chat", {
@@ -344,8 +446,12 @@ class SSETransport {
         headers: { ...this.conn.identity.headers(), "Content-Type": "application/json", Accept: "text/event-stream" },
         body: JSON.stringify(body),
         cache: "no-store",
+        signal,
       });
     } catch {
+      if (signal.aborted) {
+        return; // the page left the session
+      }
       this.conn.setState("offline");
       this.conn.onEvent({ type: "error", session_id: frame.session_id || "", failedChats: [frame.client_message_id],
         error: { code: "network_error", message: "storyd cannot be reached; your message was not sent" } });
@@ -386,8 +492,10 @@ class SSETransport {
         }
       }
     } catch {
-      // The reply stream broke; the follow stream goes on.
-      this.adoptIfCurrent(sessionId);
+      // The reply stream broke (or was aborted); the follow stream goes on.
+      if (!signal.aborted) {
+        this.adoptIfCurrent(sessionId);
+      }
     }
   }
 
@@ -409,7 +517,7 @@ class SSETransport {
 
   stop() {
     this.stopped = true;
-    this.close();
+    this.unfollow();
   }
 }
 
@@ -425,6 +533,7 @@ export class Connection {
     this.resumePoint = resumePoint;
     this.fallbackReason = "";
     this.impl = null;
+    this.isSignedOut = false;
   }
 
   get transport() {
@@ -442,7 +551,18 @@ export class Connection {
     if (this.impl) {
       this.impl.stop();
     }
+    this.isSignedOut = false;
     this.start();
+  }
+
+  // signedOut stops connecting: storyd refused the identity, and trying
+  // again with it cannot help. restart (after a sign-in) starts again.
+  signedOut() {
+    if (this.impl) {
+      this.impl.stop();
+    }
+    this.isSignedOut = true;
+    this.setState("signed-out");
   }
 
   fallback(reason) {
@@ -466,6 +586,11 @@ export class Connection {
   }
 
   chat(frame) {
+    if (this.isSignedOut) {
+      this.onEvent({ type: "error", session_id: frame.session_id || "", failedChats: [frame.client_message_id],
+        error: { code: "identity_required", message: "you are signed out" } });
+      return;
+    }
     this.impl.chat(frame);
   }
 

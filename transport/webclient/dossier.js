@@ -69,6 +69,10 @@ export class DossierPanel {
     this.editing = null; // {base}: the version the edit started from
     this.viewing = null; // an old version on screen {version, snapshot, source, createdAt}
     this.conflictVersion = 0;
+    // Reads of the dossier are numbered: an answer to an older read than
+    // the last one shown is stale (answers can cross).
+    this.reads = 0;
+    this.shownRead = 0;
     this.changedSections = new Set();
     this.timer = 0;
     this.el = {
@@ -143,6 +147,7 @@ export class DossierPanel {
     if (!pid) {
       return;
     }
+    const read = ++this.reads;
     let next;
     try {
       const d = await this.api.dossier(pid);
@@ -154,15 +159,14 @@ export class DossierPanel {
       }
       next = { version: 0, snapshot: emptySnapshot(), updatedAt: "" };
     }
-    if (pid !== this.projectId) {
+    if (pid !== this.projectId || this.stale(read, next)) {
       return;
     }
+    this.shownRead = read;
     const newer = !this.current || next.version !== this.current.version;
     this.current = next;
     if (this.editing) {
-      if (next.version > this.editing.base && this.el.conflict.hidden) {
-        this.setStatus(`The dossier changed while you edit (now version ${next.version}); saving will let you choose.`);
-      }
+      this.tellEditor(next);
     } else if (!this.viewing) {
       this.render(newer);
       this.setStatus(next.version ? `Version ${next.version} · updated ${relativeTime(next.updatedAt)}` : "");
@@ -170,6 +174,30 @@ export class DossierPanel {
     this.updateBadge();
     if (!this.el.history.hidden) {
       this.loadVersions();
+    }
+  }
+
+  // stale reports whether a read's answer is older than what the page
+  // shows: a later read answered already, or it holds a lower version
+  // than the current one (say, a save answered meanwhile). A deletion
+  // (version 0) is never taken for stale by its version.
+  stale(read, next) {
+    if (read < this.shownRead) {
+      return true;
+    }
+    return next.version !== 0 && this.current !== null && next.version < this.current.version;
+  }
+
+  // tellEditor says what a read found while the person edits: saving then
+  // lets them choose.
+  tellEditor(next) {
+    if (!this.el.conflict.hidden) {
+      return;
+    }
+    if (next.version === 0 && this.editing.base > 0) {
+      this.setStatus("The dossier was deleted while you edit; saving will let you choose.");
+    } else if (next.version > this.editing.base) {
+      this.setStatus(`The dossier changed while you edit (now version ${next.version}); saving will let you choose.`);
     }
   }
 
@@ -468,7 +496,8 @@ export class DossierPanel {
       if (pid !== this.projectId) {
         return;
       }
-      if (err.status === 409) {
+      if (err.status === 409 || err.status === 404) {
+        // 404: the dossier was deleted meanwhile, a conflict too.
         await this.showConflict();
       } else {
         this.setStatus(`Not saved: ${err.message}`);
@@ -486,21 +515,31 @@ export class DossierPanel {
     }
   }
 
+  // showConflict reads the dossier as it is now and lets the person
+  // choose. When it was deleted (version 0), "Save mine anyway" creates it
+  // again with the edit (save: version 0 is a POST).
   async showConflict() {
     let now = null;
     try {
       now = await this.api.dossier(this.projectId);
-    } catch {
-      // shown without the version
+    } catch (err) {
+      if (err.status === 404) {
+        now = { version: 0, snapshot_json: emptySnapshot(), updated_at: "" };
+      } // else shown without the version
+    }
+    if (!this.editing) {
+      return;
     }
     this.conflictVersion = now ? now.version : this.editing.base;
     if (now) {
       this.current = { version: now.version, snapshot: normalize(now.snapshot_json), updatedAt: now.updated_at };
     }
-    this.el.conflictText.textContent =
-      `Conflict: the dossier changed while you were editing` +
-      (now ? ` — it is now at version ${now.version}, you started from version ${this.editing.base}.` : ".") +
-      " Your changes are not saved. Reload to see the latest (your edit is discarded), or save yours over it.";
+    this.el.conflictText.textContent = now && now.version === 0
+      ? `Conflict: the dossier was deleted while you were editing (you started from version ${this.editing.base}).` +
+        " Your changes are not saved. Reload to see it as it is now (your edit is discarded), or save yours to create it again."
+      : `Conflict: the dossier changed while you were editing` +
+        (now ? ` — it is now at version ${now.version}, you started from version ${this.editing.base}.` : ".") +
+        " Your changes are not saved. Reload to see the latest (your edit is discarded), or save yours over it.";
     this.el.conflict.hidden = false;
     this.setStatus("");
     this.updateBadge();
