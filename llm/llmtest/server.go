@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -47,6 +48,14 @@ type Response struct {
 	// Delay is waited before each token and finish chunk (with a timer that
 	// stops when the client goes away); once before a non-streaming answer.
 	Delay time.Duration
+	// FirstDelay, when set, is waited before the first token chunk instead
+	// of Delay: the model's time to first token.
+	FirstDelay time.Duration
+	// Stamp replaces each token's text, at the moment its chunk is written,
+	// with its send time: "w<unix nanoseconds> " (see [Stamp]). The text
+	// survives any relay that forwards the content, so a client can compute
+	// the latency of every chunk it receives ([ParseStamps]).
+	Stamp bool
 	// FinishReason replaces "stop" as the finish reason, e.g. "length" for
 	// a truncated answer or "content_filter".
 	FinishReason string
@@ -109,6 +118,21 @@ func Start() *Server {
 	s := &Server{closing: make(chan struct{}), changed: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	return s
+}
+
+// Listen starts a fake server on addr (host:port; port 0 picks one), for
+// a long-running mock such as `storyload mockllm`; the caller must Close it.
+func Listen(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("llmtest: listen %s: %w", addr, err)
+	}
+	s := &Server{closing: make(chan struct{}), changed: make(chan struct{})}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.handle))
+	_ = s.srv.Listener.Close()
+	s.srv.Listener = ln
+	s.srv.Start()
+	return s, nil
 }
 
 // Close releases held replies and stops the server, waiting for the
@@ -398,13 +422,20 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, resp Response, i
 				return
 			}
 		}
-		if resp.Delay > 0 && !s.wait(r.Context(), resp.Delay) {
+		delay := resp.Delay
+		if i == 0 && resp.FirstDelay > 0 {
+			delay = resp.FirstDelay
+		}
+		if delay > 0 && !s.wait(r.Context(), delay) {
 			return
 		}
 		if i == len(tokens) {
 			break
 		}
 		tok := tokens[i]
+		if resp.Stamp {
+			tok = Stamp(time.Now())
+		}
 		if !send(chunkJSON(delta{Content: &tok}, nil)) {
 			return
 		}
