@@ -99,6 +99,7 @@ type Server struct {
 	queue     []Response
 	responder func(Request) Response
 	requests  []Request
+	discard   bool // do not keep requests (a long-running mock)
 	nextID    int
 	gone      int
 	changed   chan struct{} // closed and replaced whenever gone grows
@@ -150,6 +151,14 @@ func (s *Server) SetResponder(f func(Request) Response) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.responder = f
+}
+
+// DiscardRequests stops keeping the requests received, so that a
+// long-running mock does not grow; [Server.Requests] then returns none.
+func (s *Server) DiscardRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.discard, s.requests = true, nil
 }
 
 // URL returns the API base URL including /v1, usable as a go-openai or
@@ -267,7 +276,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
-	s.requests = append(s.requests, rec)
+	if !s.discard {
+		s.requests = append(s.requests, rec)
+	}
 	s.mu.Unlock()
 
 	switch {
