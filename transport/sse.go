@@ -45,28 +45,33 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID str
 		}
 		return s.flush(rc) == nil
 	}
+	var evs []actors.Event
 	for {
-		select {
-		case evs := <-q.C():
+		var ok bool
+		if r.Context().Err() != nil || s.closing.Err() != nil {
+			s.cfg.Sessions.Unsubscribe(sessionID, q)
+			return
+		}
+		if evs, ok = q.Next(evs); ok {
 			if !write(evs) {
 				s.cfg.Sessions.Unsubscribe(sessionID, q)
 				return
 			}
+			continue
+		}
+		select {
+		case <-q.Ready():
 		case <-q.Dropped():
-			for {
-				select {
-				case evs := <-q.C():
-					if !write(evs) {
-						return
-					}
-				default:
-					if err := q.Err(); err != nil {
-						s.cfg.Logger.Info("stream dropped", "session_id", sessionID, "err", err)
-						s.endSSE(w, rc, sessionID, err)
-					}
+			for evs, ok = q.Next(evs); ok; evs, ok = q.Next(evs) {
+				if !write(evs) {
 					return
 				}
 			}
+			if err := q.Err(); err != nil {
+				s.cfg.Logger.Info("stream dropped", "session_id", sessionID, "err", err)
+				s.endSSE(w, rc, sessionID, err)
+			}
+			return
 		case <-heartbeat.C:
 			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil || s.flush(rc) != nil {
 				s.cfg.Sessions.Unsubscribe(sessionID, q)

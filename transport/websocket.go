@@ -27,11 +27,14 @@ type clientFrame struct {
 	AccessToken     string  `json:"access_token,omitempty"`
 }
 
-// outFrame is one frame queued for the writer: a session event (encoded by
-// the writer, off the actor's goroutine) or a ready-made control frame.
+// outFrame is one item queued for the writer: a session event, a catch-up
+// of several (encoded by the writer, off the actor's goroutine) or a
+// ready-made control frame. A single event is held by value, so that
+// delivering it allocates nothing.
 type outFrame struct {
-	evs []actors.Event
-	sub *wsSub // the events' subscription: skipped if it ended meanwhile
+	ev  actors.Event
+	evs []actors.Event // a catch-up, instead of ev
+	sub *wsSub         // the events' subscription: skipped if it ended meanwhile
 	raw []byte
 }
 
@@ -51,7 +54,7 @@ type closeRequest struct {
 type wsConn struct {
 	s       *Server
 	c       *websocket.Conn
-	out     chan outFrame
+	out     *outbox[outFrame]
 	closing chan closeRequest // capacity 1: the first close request wins
 
 	mu   sync.Mutex
@@ -71,11 +74,14 @@ type wsSub struct {
 // Deliver implements actors.Subscriber. An ended subscription refuses, so
 // the actor lets go of it.
 func (w *wsSub) Deliver(ev actors.Event) bool {
-	return w.active.Load() && w.conn.enqueue(outFrame{evs: []actors.Event{ev}, sub: w})
+	return w.active.Load() && w.conn.enqueue(outFrame{ev: ev, sub: w})
 }
 
 // DeliverBatch implements actors.Subscriber.
 func (w *wsSub) DeliverBatch(evs []actors.Event) bool {
+	if len(evs) == 0 {
+		return w.active.Load()
+	}
 	return w.active.Load() && w.conn.enqueue(outFrame{evs: evs, sub: w})
 }
 
@@ -116,7 +122,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	conn := &wsConn{
 		s:       s,
 		c:       c,
-		out:     make(chan outFrame, s.cfg.QueueSize),
+		out:     newOutbox[outFrame](s.cfg.QueueSize),
 		closing: make(chan closeRequest, 1),
 		who:     who,
 		subs:    map[string]*wsSub{},
@@ -362,13 +368,11 @@ func (c *wsConn) identity() *identity {
 // enqueue queues f for the writer without blocking; a full queue means the
 // client fell behind: the socket is closed and enqueue reports false.
 func (c *wsConn) enqueue(f outFrame) bool {
-	select {
-	case c.out <- f:
+	if c.out.push(f) {
 		return true
-	default:
-		c.close(websocket.StatusPolicyViolation, "slow consumer")
-		return false
 	}
+	c.close(websocket.StatusPolicyViolation, "slow consumer")
+	return false
 }
 
 func (c *wsConn) enqueueRaw(b []byte) { c.enqueue(outFrame{raw: b}) }
@@ -405,24 +409,23 @@ func (c *wsConn) writeLoop(ctx context.Context) {
 			return
 		default:
 		}
+		if c.s.closing.Err() == nil { // on shutdown the select below drains
+			if f, ok := c.out.pop(); ok {
+				if !c.write(ctx, f) {
+					return
+				}
+				continue
+			}
+		}
 		select {
 		case req := <-c.closing:
 			c.closeWith(ctx, req)
 			return
-		case f := <-c.out:
-			if !c.write(ctx, f) {
-				return
-			}
+		case <-c.out.Ready():
 		case <-c.s.closing.Done():
-		drain:
-			for {
-				select {
-				case f := <-c.out:
-					if !c.write(ctx, f) {
-						return
-					}
-				default:
-					break drain
+			for f, ok := c.out.pop(); ok; f, ok = c.out.pop() {
+				if !c.write(ctx, f) {
+					return
 				}
 			}
 			c.closeWith(ctx, closeRequest{status: websocket.StatusGoingAway, reason: "server shutting down"})
@@ -439,6 +442,9 @@ func (c *wsConn) write(ctx context.Context, f outFrame) bool {
 	}
 	if f.sub != nil && !f.sub.active.Load() {
 		return true // replaced or removed: its catch-up or successor resends
+	}
+	if f.evs == nil {
+		return c.writeFrame(ctx, encodeEvent(f.ev))
 	}
 	for _, ev := range f.evs {
 		if !c.writeFrame(ctx, encodeEvent(ev)) {
@@ -457,15 +463,13 @@ func (c *wsConn) writeFrame(ctx context.Context, b []byte) bool {
 
 func (c *wsConn) closeWith(ctx context.Context, req closeRequest) {
 	for req.flush {
-		select {
-		case f := <-c.out:
-			if !c.write(ctx, f) {
-				req.flush = false
-			}
-			continue
-		default:
+		f, ok := c.out.pop()
+		if !ok {
+			break
 		}
-		break
+		if !c.write(ctx, f) {
+			req.flush = false
+		}
 	}
 	if req.status == websocket.StatusPolicyViolation {
 		c.s.cfg.Logger.Info("websocket closed", "status", req.status, "reason", req.reason)
