@@ -30,7 +30,7 @@ func newEventRing(capacity int, stored, from int64) *eventRing {
 }
 
 // minRingGrowth is the first buffer size of a ring that holds anything.
-const minRingGrowth = 16
+const minRingGrowth = 8
 
 // add appends ev, evicting the oldest event when full.
 func (r *eventRing) add(ev Event) {

@@ -49,7 +49,8 @@ type closeRequest struct {
 
 // wsConn is one client socket. The handler goroutine reads frames; the
 // writer goroutine, started and awaited by the handler, is the only one
-// that writes; the pinger goroutine checks the peer is alive. Session actors
+// that writes; the pinger, a timer the handler stops, checks the peer is
+// alive. Session actors
 // reach the socket through wsSub, which never blocks.
 type wsConn struct {
 	s       *Server
@@ -129,18 +130,16 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer cancel()
 		conn.writeLoop(ctx)
 	}()
-	go func() {
-		defer wg.Done()
-		conn.pingLoop(ctx)
-	}()
+	stopPinger := conn.startPinger(ctx)
 	conn.readLoop(ctx)
 	cancel()
+	stopPinger()
 	wg.Wait()
 	conn.unsubscribeAll()
 	_ = c.CloseNow()
@@ -477,39 +476,72 @@ func (c *wsConn) closeWith(ctx context.Context, req closeRequest) {
 	_ = c.c.Close(req.status, req.reason)
 }
 
-// pingLoop pings the peer every PingInterval and closes a socket whose pong
-// does not come within PingTimeout.
-func (c *wsConn) pingLoop(ctx context.Context) {
+// startPinger pings the peer every PingInterval and closes a socket whose
+// pong does not come within PingTimeout. It runs on a timer, not a
+// goroutine of its own: an idle socket costs no stack for it between
+// pings. stop ends it and waits for a ping in flight.
+func (c *wsConn) startPinger(ctx context.Context) (stop func()) {
 	opened := time.Now()
-	t := time.NewTicker(c.s.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	var (
+		mu      sync.Mutex
+		stopped bool
+		running sync.WaitGroup
+		t       *time.Timer
+	)
+	t = time.AfterFunc(c.s.cfg.PingInterval, func() {
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
 			return
-		case <-t.C:
-			if c.expired() {
-				c.close(websocket.StatusPolicyViolation, "token expired")
-				return
-			}
-			if c.identity() == nil && time.Since(opened) > c.s.cfg.PingInterval {
-				// A socket that never said who it is holds resources for
-				// nothing.
-				c.close(websocket.StatusPolicyViolation, "identity required")
-				return
-			}
-			pctx, cancel := context.WithTimeout(ctx, c.s.cfg.PingTimeout)
-			err := c.c.Ping(pctx)
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil {
-					c.s.cfg.Logger.Info("websocket peer did not answer ping", "err", err)
-				}
-				_ = c.c.CloseNow()
-				return
-			}
 		}
+		running.Add(1)
+		mu.Unlock()
+		defer running.Done()
+		if !c.ping(ctx, opened) {
+			return
+		}
+		mu.Lock()
+		if !stopped {
+			t.Reset(c.s.cfg.PingInterval)
+		}
+		mu.Unlock()
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+		running.Wait()
 	}
+}
+
+// ping runs one round of the pinger; it reports false when the socket is
+// being closed.
+func (c *wsConn) ping(ctx context.Context, opened time.Time) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if c.expired() {
+		c.close(websocket.StatusPolicyViolation, "token expired")
+		return false
+	}
+	if c.identity() == nil && time.Since(opened) > c.s.cfg.PingInterval {
+		// A socket that never said who it is holds resources for
+		// nothing.
+		c.close(websocket.StatusPolicyViolation, "identity required")
+		return false
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.s.cfg.PingTimeout)
+	err := c.c.Ping(pctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			c.s.cfg.Logger.Info("websocket peer did not answer ping", "err", err)
+		}
+		_ = c.c.CloseNow()
+		return false
+	}
+	return true
 }
 
 func quote(s string) string {

@@ -34,6 +34,7 @@ func main() {
 const usage = `usage: storyload [run] [flags]   chat load against storyd (default)
        storyload mockllm [flags]  an OpenAI-compatible mock upstream
        storyload idle [flags]     hold idle WebSocket connections
+       storyload report [flags]   render deploy/bench.sh results into docs/BENCHMARKS.md
 Run "storyload <command> -h" for the flags of each.`
 
 // run dispatches to a subcommand.
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMock(ctx, args, stdout, stderr)
 	case "idle":
 		return runIdle(ctx, args, stdout, stderr)
+	case "report":
+		return runReport(args, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
