@@ -6,7 +6,8 @@
 # benchmarks, and rewrite the generated part of docs/BENCHMARKS.md.
 #
 # BENCH_SCALE=quick shrinks every scenario for a smoke run (its figures are
-# not the published ones); BENCH_DOC names another document to write.
+# not the published ones); BENCH_DOC names another document to write;
+# BENCH_ONLY="relay idle throughput storage go" picks scenarios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ LOG_PREFIX=bench.sh
 . deploy/services.sh
 
 SCALE=${BENCH_SCALE:-full}
+ONLY=${BENCH_ONLY:-relay idle throughput storage go}
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 DOC=${BENCH_DOC:-docs/BENCHMARKS.md}
 case "$SCALE" in
 full)
@@ -150,6 +153,7 @@ wait_profile() {
 	echo "}"
 } >"$RES/machine.json"
 
+if want relay; then
 log "1/4 relay overhead: $RELAY_N streams at 20 tokens/s, WebSocket, with the direct baseline"
 start_mock -tokens 100 -pace 50ms -ttft 100ms
 start_storyd
@@ -169,7 +173,9 @@ record "$SL" run -transport sse -url "http://127.0.0.1:$STORYD_PORT" -mock "$MOC
 	-warmup 10s -duration "$SSE_S" -pid "$STORYD_PID" -json >"$RES/relay-sse.json"
 stop_storyd
 stop_mock
+fi
 
+if want idle; then
 log "2/4 idle capacity: $IDLE_N idle WebSockets, each following its own session, from two processes"
 start_mock -tokens 3 -pace 0
 start_storyd
@@ -192,13 +198,17 @@ HELD_RSS=$(rss_kib "$STORYD_PID")
 FDS=$(ls "/proc/$STORYD_PID/fd" | wc -l)
 HELD=$(($(cat "$TMP/ready-1" 2>/dev/null || echo 0) + $(cat "$TMP/ready-2" 2>/dev/null || echo 0)))
 curl -s -o "$RES/idle.heap.pprof" "http://127.0.0.1:$PPROF_PORT/debug/pprof/heap" || true
+curl -s "http://127.0.0.1:$PPROF_PORT/debug/pprof/heap?debug=1" | grep -E '^# (HeapAlloc|HeapInuse|Stack|Sys|NumGC) ' >"$RES/idle.memstats.txt" || true
+curl -s "http://127.0.0.1:$PPROF_PORT/debug/pprof/goroutine?debug=1" | head -1 >>"$RES/idle.memstats.txt" || true
 go tool pprof -top -sample_index=inuse_space -nodecount=15 "$TMP/storyd" "$RES/idle.heap.pprof" >"$RES/idle.heap.txt" 2>/dev/null || true
 printf '{"base_rss_kib": %s, "held_rss_kib": %s, "held": %s, "fds": %s}\n' "$BASE_RSS" "$HELD_RSS" "$HELD" "$FDS" >"$RES/idle-rss.json"
 for p in "${IDLE_PIDS[@]}"; do wait "$p" || log "an idle process failed"; done
 IDLE_PIDS=()
 stop_storyd
 stop_mock
+fi
 
+if want throughput; then
 log "3/4 throughput: sessions of 3 subscribers at 100 tokens/s each, stepping up: $TP_STEPS"
 start_mock -tokens 50 -pace 10ms
 for n in $TP_STEPS; do
@@ -210,7 +220,9 @@ for n in $TP_STEPS; do
 	stop_storyd
 done
 stop_mock
+fi
 
+if want storage; then
 log "4/4 storage: complete turns/s with an instant upstream, SQLite then PostgreSQL"
 start_mock -tokens 20 -pace 0
 start_storyd
@@ -233,9 +245,12 @@ log "4/4 storage: cold activation of a session with 10,000 stored messages"
 STORYD_TEST_DATABASE_URL=$PGURL STORYD_REQUIRE_SERVICES=1 \
 	record go test -run '^$' -bench ColdActivation -benchtime "$ACT_N" -timeout 10m ./actors >"$RES/activation.txt"
 stop_mock
+fi
 
+if want go; then
 log "Go benchmarks of the hot paths"
 record go test -run '^$' -bench . -skip ColdActivation -benchmem -timeout 10m ./... >"$RES/gobench.txt"
+fi
 
 printf '{"load_after": "%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >"$RES/load-after.json"
 WALL=$(($(date +%s) - START))

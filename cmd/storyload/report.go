@@ -276,6 +276,14 @@ func (r *reporter) idle() {
 			ms(ir.Setup.P50), ms(ir.Setup.P99), storm, resub, errorsText(ir.Errors))
 	}
 	r.p("")
+	if ms := r.text("idle.memstats.txt"); ms != "" {
+		r.p("Go runtime while held (bytes; `Stack` is goroutine stacks, which the heap profile below leaves out):")
+		r.p("")
+		r.p("```")
+		r.p("%s", ms)
+		r.p("```")
+		r.p("")
+	}
 	if heap := r.text("idle.heap.txt"); heap != "" {
 		r.p("<details><summary>storyd heap (in use) while the connections were held</summary>")
 		r.p("")
