@@ -112,9 +112,9 @@ func errorsText(m map[string]int64) string {
 func (r *reporter) render(wall string) {
 	var m struct {
 		Date, Scale, CPU, Kernel, Go, Commit, LoadBefore string
-		Cores                                           int
-		MemKiB                                          int64 `json:"mem_kib"`
-		Nofile                                          int
+		Cores                                            int
+		MemKiB                                           int64 `json:"mem_kib"`
+		Nofile                                           int
 	}
 	r.load("machine.json", &m)
 	var after struct {

@@ -272,11 +272,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	r := loadReport{
 		Mode: "run", Transport: c.transport, Clients: c.clients, Followers: c.followers, Direct: c.direct,
 		ElapsedS: elapsed.Seconds(), HeldMax: st.heldMax.Load(),
-		Turns:   st.turns.Load() - snapTurns,
-		Tokens:  st.tokens.Load() - snapTokens,
-		Frames:  st.frames.Load() - snapFrames,
-		Relay:   st.relay.summary(), TTFT: st.ttft.summary(),
-		Errors:  st.errors,
+		Turns:  st.turns.Load() - snapTurns,
+		Tokens: st.tokens.Load() - snapTokens,
+		Frames: st.frames.Load() - snapFrames,
+		Relay:  st.relay.summary(), TTFT: st.ttft.summary(),
+		Errors: st.errors,
 	}
 	r.TurnsPerS = float64(r.Turns) / elapsed.Seconds()
 	r.TokensPerS = float64(r.Tokens) / elapsed.Seconds()
