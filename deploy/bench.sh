@@ -229,7 +229,7 @@ start_storyd
 record "$SL" run -url "$WS" -clients 50 -turns 0 -warmup 5s -duration "$STORE_S" -pid "$STORYD_PID" -json >"$RES/storage-sqlite.json"
 stop_storyd
 need_postgres
-start_pg "$TMP/pg" "$PG_PORT" "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c max_connections=300"
+start_pg "$TMP/pg" "$PG_PORT" "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top -c max_connections=300"
 PG_STARTED=1
 PGURL="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
 psql -q "$PGURL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null

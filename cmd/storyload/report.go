@@ -384,7 +384,7 @@ func (r *reporter) storage() {
 			stmts = append(stmts, stmt{n, q})
 		}
 		per := float64(total) / float64(sr.Turns)
-		r.p("SQL statements per turn, counted by PostgreSQL (pg_stat_statements, BEGIN and COMMIT included) over %d",
+		r.p("SQL statements storyd sends per turn, counted by PostgreSQL (pg_stat_statements, top level: BEGIN and COMMIT count, the foreign-key checks PostgreSQL runs inside a statement do not) over %d",
 			sr.Turns)
 		r.p("turns of %d new sessions (%d turns each, so session creation is included, spread over its turns):", sr.Clients, sr.Turns/int64(max(sr.Clients, 1)))
 		r.p("**%.2f statements per turn** (target ≤ 3: %s).", per, verdict(per <= 3))
