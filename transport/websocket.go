@@ -53,10 +53,13 @@ type closeRequest struct {
 // alive. Session actors
 // reach the socket through wsSub, which never blocks.
 type wsConn struct {
-	s       *Server
-	c       *websocket.Conn
-	out     *outbox[outFrame]
-	closing chan closeRequest // capacity 1: the first close request wins
+	s   *Server
+	c   *websocket.Conn
+	out *outbox[outFrame]
+	// watchdog closes the socket when a write outlives WriteTimeout; only
+	// the writer arms and stops it.
+	watchdog *time.Timer
+	closing  chan closeRequest // capacity 1: the first close request wins
 
 	mu   sync.Mutex
 	who  *identity
@@ -128,6 +131,9 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		who:     who,
 		subs:    map[string]*wsSub{},
 	}
+	conn.watchdog = time.AfterFunc(time.Hour, func() { _ = c.CloseNow() })
+	conn.watchdog.Stop()
+	defer conn.watchdog.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -453,11 +459,15 @@ func (c *wsConn) write(ctx context.Context, f outFrame) bool {
 	return true
 }
 
-// writeFrame writes one text frame under its own deadline.
+// writeFrame writes one text frame under its own deadline: the writer's
+// watchdog timer, armed for the write, closes the socket if it takes longer
+// than WriteTimeout. (A timer reset per frame, rather than a context with a
+// timeout, saves a context, a timer and their registrations per token.)
 func (c *wsConn) writeFrame(ctx context.Context, b []byte) bool {
-	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
-	defer cancel()
-	return c.c.Write(wctx, websocket.MessageText, b) == nil
+	c.watchdog.Reset(c.s.cfg.WriteTimeout)
+	err := c.c.Write(ctx, websocket.MessageText, b)
+	c.watchdog.Stop()
+	return err == nil
 }
 
 func (c *wsConn) closeWith(ctx context.Context, req closeRequest) {
