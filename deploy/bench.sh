@@ -236,6 +236,8 @@ psql -q "$PGURL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/nu
 start_storyd DATABASE_URL="$PGURL"
 record "$SL" run -url "$WS" -clients 50 -turns 0 -warmup 5s -duration "$STORE_S" -pid "$STORYD_PID" -json >"$RES/storage-postgres.json"
 log "4/4 storage: SQL statements per turn (pg_stat_statements over 20 sessions × 10 turns)"
+stop_storyd # its last replies are stored as it stops: before the count starts
+start_storyd DATABASE_URL="$PGURL"
 psql -q "$PGURL" -c "SELECT pg_stat_statements_reset()" >/dev/null
 record "$SL" run -url "$WS" -clients 20 -turns 10 -duration 60s -json >"$RES/statements-run.json"
 psql -At -F $'\t' "$PGURL" -c "SELECT calls, regexp_replace(query, '\s+', ' ', 'g') FROM pg_stat_statements
