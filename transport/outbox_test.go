@@ -54,6 +54,6 @@ func BenchmarkQueueDeliver(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		q.Deliver(ev)
-		evs, _ = q.Next(evs)
+		evs, _ = q.Next(evs[:0])
 	}
 }

@@ -51,17 +51,17 @@ func (q *queue) Drop(err error) {
 // Ready is signalled when events were delivered; Next then returns them.
 func (q *queue) Ready() <-chan struct{} { return q.events.Ready() }
 
-// Next appends the next queued event (or catch-up) to dst[:0]; ok is false
-// when the queue is empty.
+// Next appends the next queued event (or catch-up) to dst; ok is false,
+// and dst is returned as it was, when the queue is empty.
 func (q *queue) Next(dst []actors.Event) (evs []actors.Event, ok bool) {
 	it, ok := q.events.pop()
 	if !ok {
-		return dst[:0], false
+		return dst, false
 	}
 	if it.evs != nil {
-		return append(dst[:0], it.evs...), true
+		return append(dst, it.evs...), true
 	}
-	return append(dst[:0], it.ev), true
+	return append(dst, it.ev), true
 }
 
 // Dropped is closed once the actor removed the subscriber. Events delivered
