@@ -28,6 +28,7 @@ func TestArguments(t *testing.T) {
 		{"negative followers", []string{"run", "-followers", "-1"}, "-followers -1"},
 		{"bad transport", []string{"run", "-transport", "carrier-pigeon"}, "-transport"},
 		{"endless", []string{"run", "-duration", "0s"}, "-duration 0s"},
+		{"negative rate", []string{"run", "-rate", "-3"}, "-rate -3"},
 		{"too long", []string{"run", "-duration", "100h"}, "-duration 100h0m0s"},
 		{"direct without mock", []string{"run", "-direct", "5"}, "-direct needs -mock"},
 		{"remote mock", []string{"run", "-mock", "http://192.168.1.1:9100/v1"}, "-mock"},

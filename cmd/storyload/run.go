@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/storyd/storyd/llm/llmtest"
 )
@@ -30,6 +31,7 @@ type loadConfig struct {
 	followers int
 	turns     int // per client; 0: until -duration
 	think     time.Duration
+	rate      float64 // chats per second over all clients; 0: no limit
 	ramp      time.Duration
 	warmup    time.Duration
 	duration  time.Duration
@@ -52,6 +54,7 @@ func parseLoad(args []string, stderr io.Writer) (loadConfig, error) {
 	fs.IntVar(&c.followers, "followers", 0, "extra connections following each session (other tabs)")
 	fs.IntVar(&c.turns, "turns", 3, "messages each client sends (0: keep chatting until -duration)")
 	fs.DurationVar(&c.think, "think", 0, "pause between a reply's end and the client's next message")
+	fs.Float64Var(&c.rate, "rate", 0, "chats sent per second over all clients (0: each client sends its next one when its reply is done)")
 	fs.DurationVar(&c.ramp, "ramp", 0, "spread the clients' start over this long")
 	fs.DurationVar(&c.warmup, "warmup", 0, "record nothing during the first part of the run")
 	fs.DurationVar(&c.duration, "duration", time.Minute, "hard limit of the run")
@@ -77,6 +80,9 @@ func parseLoad(args []string, stderr io.Writer) (loadConfig, error) {
 	ck.atMost("followers", c.followers, 100)
 	ck.atLeast("turns", c.turns, 0)
 	ck.duration("think", c.think, 0, time.Hour)
+	if c.rate < 0 || c.rate > 1e6 || c.rate != c.rate {
+		ck.add(fmt.Errorf("-rate %g: want chats per second from 0 (no limit) to 1000000", c.rate))
+	}
 	ck.duration("duration", c.duration, time.Second, 2*time.Hour)
 	ck.duration("ramp", c.ramp, 0, c.duration)
 	ck.duration("warmup", c.warmup, 0, c.duration-time.Second)
@@ -131,8 +137,19 @@ type loadStats struct {
 	held      atomic.Int64
 	heldMax   atomic.Int64
 
+	limiter *rate.Limiter // paces chats over all clients; nil: no limit
+
 	mu     sync.Mutex
 	errors map[string]int64
+}
+
+// pace waits for the next chat's turn under -rate; it reports false when
+// the run ended first.
+func (st *loadStats) pace(ctx context.Context) bool {
+	if st.limiter == nil {
+		return ctx.Err() == nil
+	}
+	return st.limiter.Wait(ctx) == nil
 }
 
 func (st *loadStats) fail(kind string) {
@@ -196,6 +213,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer cancel()
 	st := &loadStats{}
 	st.measuring.Store(c.warmup == 0)
+	if c.rate > 0 {
+		st.limiter = rate.NewLimiter(rate.Limit(c.rate), 1)
+	}
 	hc := &http.Client{Transport: &http.Transport{
 		MaxIdleConns: c.clients*(1+c.followers) + c.direct, MaxIdleConnsPerHost: c.clients*(1+c.followers) + c.direct,
 		IdleConnTimeout: time.Minute, DisableCompression: true,
@@ -377,6 +397,9 @@ func wsClient(ctx context.Context, c loadConfig, st *loadStats) error {
 		if turn > 0 && !sleepCtx(ctx, c.think) {
 			return nil
 		}
+		if !st.pace(ctx) {
+			return nil
+		}
 		f := map[string]string{"type": "chat", "text": c.text}
 		if sessionID != "" {
 			f["session_id"] = sessionID
@@ -438,9 +461,10 @@ func wsClient(ctx context.Context, c loadConfig, st *loadStats) error {
 	return nil
 }
 
-// wsFollow watches a session from its own socket until the run ends. Its
-// first reply may start with a catch-up of earlier text, so it records
-// latencies only after its first done.
+// wsFollow watches a session from its own socket until it has seen the
+// chatter's -turns replies end (or the run ends, with -turns 0). Its first
+// reply may start with a catch-up of earlier text, so it records latencies
+// only after its first done.
 func wsFollow(ctx context.Context, c loadConfig, user, sessionID string, st *loadStats) error {
 	conn, err := wsDial(ctx, c.wsURL, user, nil)
 	if err != nil {
@@ -451,9 +475,9 @@ func wsFollow(ctx context.Context, c loadConfig, user, sessionID string, st *loa
 	if err := wsWrite(ctx, conn, map[string]any{"type": "subscribe", "session_id": sessionID}); err != nil {
 		return err
 	}
-	live := false
+	live, dones := false, 0
 	var stamps []int64
-	for {
+	for c.turns == 0 || dones < c.turns {
 		_, data, err := conn.Read(ctx)
 		now := time.Now()
 		if err != nil {
@@ -471,12 +495,15 @@ func wsFollow(ctx context.Context, c loadConfig, user, sessionID string, st *loa
 			st.textArrived(&st.relay, &st.tokens, ev.Content, now, live, &stamps)
 		case "done":
 			live = true
+			dones++
 		case "error":
 			if ev.Error != nil {
 				st.fail("stream_" + ev.Error.Code)
 			}
 		}
 	}
+	conn.Close(websocket.StatusNormalClosure, "")
+	return nil
 }
 
 // sseEvents reads SSE data lines from body, calling f with each payload
@@ -523,6 +550,9 @@ func sseClient(ctx context.Context, c loadConfig, hc *http.Client, st *loadStats
 	var stamps []int64
 	for turn := 0; c.turns == 0 || turn < c.turns; turn++ {
 		if turn > 0 && !sleepCtx(ctx, c.think) {
+			return nil
+		}
+		if !st.pace(ctx) {
 			return nil
 		}
 		body, _ := json.Marshal(map[string]string{"text": c.text, "session_id": sessionID})
@@ -596,9 +626,9 @@ func sseFollow(ctx context.Context, c loadConfig, hc *http.Client, user, session
 	}
 	defer st.open()()
 	defer resp.Body.Close()
-	live := false
+	live, dones := false, 0
 	var stamps []int64
-	return sseEvents(resp.Body, func(p []byte, now time.Time) bool {
+	err = sseEvents(resp.Body, func(p []byte, now time.Time) bool {
 		var ev frame
 		if json.Unmarshal(p, &ev) != nil {
 			return true
@@ -611,9 +641,14 @@ func sseFollow(ctx context.Context, c loadConfig, hc *http.Client, user, session
 			st.textArrived(&st.relay, &st.tokens, ev.Content, now, live, &stamps)
 		case "done":
 			live = true
+			dones++
 		}
-		return true
+		return c.turns == 0 || dones < c.turns
 	})
+	if errors.Is(err, io.EOF) && c.turns > 0 && dones >= c.turns {
+		return nil
+	}
+	return err
 }
 
 // directClient is the baseline: it streams replies from the mock upstream
