@@ -16,7 +16,7 @@ type outbox[T any] struct {
 
 // shrinkAbove is the capacity beyond which an emptied outbox lets its
 // buffer go, so that one burst does not pin memory for the socket's life.
-const shrinkAbove = 8
+const shrinkAbove = 2
 
 func newOutbox[T any](limit int) *outbox[T] {
 	return &outbox[T]{limit: max(limit, 1), ready: make(chan struct{}, 1)}

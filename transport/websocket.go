@@ -1,9 +1,11 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -102,6 +104,40 @@ func (w *wsSub) Drop(err error) {
 	}
 }
 
+// WebSocket buffer sizes. net/http gives every connection a 4 KiB reader
+// and a 4 KiB writer, which coder/websocket keeps after the hijack; a socket
+// carries small frames (client commands, one token per server frame), and
+// idle sockets are most of what a node holds, so it gets smaller ones. A
+// larger frame simply takes more than one read or write.
+const (
+	wsReadBuffer  = 1 << 10
+	wsWriteBuffer = 2 << 10
+)
+
+// smallBuffers makes the hijack of a WebSocket upgrade hand coder/websocket
+// buffers of wsReadBuffer and wsWriteBuffer instead of net/http's, unless
+// net/http's still hold bytes (then they are kept, bytes and all).
+type smallBuffers struct{ http.ResponseWriter }
+
+// Hijack implements http.Hijacker.
+func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err != nil {
+		return conn, brw, err
+	}
+	r, w := brw.Reader, brw.Writer
+	if r.Buffered() == 0 {
+		r = bufio.NewReaderSize(conn, wsReadBuffer)
+	}
+	if w.Buffered() == 0 {
+		w = bufio.NewWriterSize(conn, wsWriteBuffer)
+	}
+	return conn, bufio.NewReadWriter(r, w), nil
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s smallBuffers) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // handleWebSocket serves /api/v1/ws.
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	var who *identity
@@ -117,9 +153,9 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errUnavailable("shutting_down", "the server is restarting; reconnect shortly"))
 		return
 	}
-	defer s.sockets.wg.Done()
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns})
+	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns})
 	if err != nil {
+		s.sockets.wg.Done()
 		return // Accept answered the request
 	}
 	c.SetReadLimit(s.cfg.MaxFrameBytes)
@@ -131,24 +167,37 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		who:     who,
 		subs:    map[string]*wsSub{},
 	}
-	conn.watchdog = time.AfterFunc(time.Hour, func() { _ = c.CloseNow() })
-	conn.watchdog.Stop()
-	defer conn.watchdog.Stop()
+	// The socket lives on a goroutine of its own (tracked by s.sockets,
+	// which shutdown waits for), so that this handler returns: net/http
+	// then lets go of the connection, its 4 KiB buffers and the handler's
+	// deep stack, which an idle socket would otherwise hold for its life.
+	go func() {
+		defer s.sockets.wg.Done()
+		conn.serve()
+	}()
+}
+
+// serve runs the socket until it closes: it reads client frames itself,
+// and starts, stops and waits for the writer goroutine and the pinger.
+func (c *wsConn) serve() {
+	c.watchdog = time.AfterFunc(time.Hour, func() { _ = c.c.CloseNow() })
+	c.watchdog.Stop()
+	defer c.watchdog.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer cancel()
-		conn.writeLoop(ctx)
+		c.writeLoop(ctx)
 	}()
-	stopPinger := conn.startPinger(ctx)
-	conn.readLoop(ctx)
+	stopPinger := c.startPinger(ctx)
+	c.readLoop(ctx)
 	cancel()
 	stopPinger()
 	wg.Wait()
-	conn.unsubscribeAll()
-	_ = c.CloseNow()
+	c.unsubscribeAll()
+	_ = c.c.CloseNow()
 }
 
 // readLoop handles client frames until the socket fails or closes.
