@@ -26,7 +26,7 @@ fmt: ## fail when gofmt would change a file
 lint: fmt ## gofmt check and go vet
 	$(GO) vet $(PKGS)
 
-bench: ## load scenarios and Go benchmarks; rewrites docs/BENCHMARKS.md (about 8 minutes)
+bench: ## load scenarios and Go benchmarks; rewrites docs/BENCHMARKS.md (about 7 minutes)
 	bash deploy/bench.sh
 
 bench-go: ## only the Go benchmarks of the hot paths
