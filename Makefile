@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/storyd
 PKGS      := ./...
 
-.PHONY: help run build test test-go fmt lint bench clean
+.PHONY: help run build test test-go fmt lint bench bench-go clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,7 +26,10 @@ fmt: ## fail when gofmt would change a file
 lint: fmt ## gofmt check and go vet
 	$(GO) vet $(PKGS)
 
-bench: ## benchmarks
+bench: ## load scenarios and Go benchmarks; rewrites docs/BENCHMARKS.md (about 7 minutes)
+	bash deploy/bench.sh
+
+bench-go: ## only the Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean: ## remove build output

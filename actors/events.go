@@ -1,5 +1,7 @@
 package actors
 
+import "sync/atomic"
+
 // EventType names the kind of a session event. The values are the "type"
 // field of the wire protocol.
 type EventType string
@@ -34,6 +36,34 @@ type Event struct {
 	// Dossier is set for EventDossier, which has no seq: it is not part of
 	// the session's stream, and a client that missed one reads the dossier.
 	Dossier *DossierUpdate
+	// Wire, when set, is shared by every copy of the event handed to
+	// subscribers, so that a transport encodes the event once however many
+	// sockets carry it. The actor never reads it.
+	Wire *Wire
+}
+
+// Wire memoizes an event's encoding for the transports. It is safe for
+// concurrent use; two writers racing to fill it may both encode, and one
+// encoding wins.
+type Wire struct{ b atomic.Pointer[[]byte] }
+
+// NewWire returns an empty memo.
+func NewWire() *Wire { return &Wire{} }
+
+// Bytes returns the memoized encoding, calling encode to make it the first
+// time. A nil Wire memoizes nothing.
+func (w *Wire) Bytes(encode func() []byte) []byte {
+	if w == nil {
+		return encode()
+	}
+	if b := w.b.Load(); b != nil {
+		return *b
+	}
+	b := encode()
+	if !w.b.CompareAndSwap(nil, &b) {
+		return *w.b.Load()
+	}
+	return b
 }
 
 // UserMessage is the payload of a message event: a user message was stored.

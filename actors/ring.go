@@ -10,8 +10,12 @@ package actors
 // earlier activation and either never used or used by events that were
 // never stored (the server stopped mid-reply). A subscriber that saw some of
 // them cannot be brought up to date.
+//
+// Its buffer grows on demand up to its capacity, so an idle session (most
+// of those a node holds) costs a few events, not a full ring.
 type eventRing struct {
 	buf            []Event
+	limit          int // capacity: the most events held
 	start          int // index of the oldest event
 	n              int // number of events held
 	forgotten      int64
@@ -22,11 +26,21 @@ func newEventRing(capacity int, stored, from int64) *eventRing {
 	if capacity < 1 {
 		capacity = 1
 	}
-	return &eventRing{buf: make([]Event, capacity), forgotten: stored, gapFrom: stored, gapTo: from}
+	return &eventRing{limit: capacity, forgotten: stored, gapFrom: stored, gapTo: from}
 }
+
+// minRingGrowth is the first buffer size of a ring that holds anything.
+const minRingGrowth = 8
 
 // add appends ev, evicting the oldest event when full.
 func (r *eventRing) add(ev Event) {
+	if r.n == len(r.buf) && len(r.buf) < r.limit {
+		grown := make([]Event, min(r.limit, max(minRingGrowth, 2*len(r.buf))))
+		for i := 0; i < r.n; i++ {
+			grown[i] = r.buf[(r.start+i)%len(r.buf)]
+		}
+		r.buf, r.start = grown, 0
+	}
 	if r.n == len(r.buf) {
 		r.forgotten = r.buf[r.start].Seq
 		r.buf[r.start] = Event{}

@@ -1098,6 +1098,9 @@ func (a *sessionActor) metadata(messageID, status string) *Metadata {
 // subscriber whose queue is full is dropped; a turn subscriber is done after
 // its turn's done event.
 func (a *sessionActor) publish(ev Event) {
+	if len(a.subs) > 1 {
+		ev.Wire = NewWire() // encoded once for all of them
+	}
 	a.ring.add(ev)
 	for sub, s := range a.subs {
 		if s.pending || s.turnID != "" && (s.turnID != ev.TurnID || ev.Type == EventMessage) {

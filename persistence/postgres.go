@@ -584,47 +584,39 @@ func (s *Postgres) AppendMessage(ctx context.Context, in Message) (stored Messag
 	if err != nil {
 		return Message{}, false, fmt.Errorf("persistence: append message %s: %w", in.ID, err)
 	}
-	var existing *Message
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if m.ClientMessageID != "" {
-			got, err := s.messageByClientID(ctx, tx, m.SessionID, m.ClientMessageID)
-			if err == nil {
-				existing = &got
-				return nil
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO messages
+	// One statement stores the message and updates the session's counters
+	// (a data-modifying WITH commits as one). A client_message_id already
+	// stored in the session inserts nothing (ON CONFLICT on its unique
+	// index, after waiting for a racing identical retry to commit); only
+	// then does a second statement read the stored message.
+	var inserted int
+	err = s.pool.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO messages
 			(id, session_id, seq, end_seq, turn_id, role, content, metadata, status, client_message_id, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			m.ID, m.SessionID, m.Seq, m.EndSeq, pgNull(m.TurnID), m.Role, m.Content, meta, m.Status,
-			pgNull(m.ClientMessageID), m.CreatedAt, m.UpdatedAt); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `UPDATE chat_sessions SET
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			ON CONFLICT (session_id, client_message_id) WHERE client_message_id IS NOT NULL DO NOTHING
+			RETURNING session_id
+		), upd AS (
+			UPDATE chat_sessions SET
 			message_count = message_count + 1,
-			last_message_at = $1,
-			last_seq = GREATEST(last_seq, $2),
-			title = CASE WHEN title = '' THEN $3 ELSE title END,
-			updated_at = $4
-			WHERE id = $5`,
-			m.CreatedAt, m.EndSeq, sessionTitleFrom(m), now, m.SessionID)
-		return err
-	})
+			last_message_at = $11,
+			last_seq = GREATEST(last_seq, $4),
+			title = CASE WHEN title = '' THEN $13 ELSE title END,
+			updated_at = $14
+			WHERE id IN (SELECT session_id FROM ins)
+		)
+		SELECT count(*) FROM ins`,
+		m.ID, m.SessionID, m.Seq, m.EndSeq, pgNull(m.TurnID), m.Role, m.Content, meta, m.Status,
+		pgNull(m.ClientMessageID), m.CreatedAt, m.UpdatedAt, sessionTitleFrom(m), now).Scan(&inserted)
 	if err != nil {
-		// An identical retry committed first: PostgreSQL made this insert
-		// wait for it and then fail. Report the winner's message.
-		if m.ClientMessageID != "" && isPGUnique(err) {
-			if got, rerr := s.messageByClientID(ctx, s.pool, m.SessionID, m.ClientMessageID); rerr == nil {
-				return got, false, nil
-			}
-		}
 		return Message{}, false, fmt.Errorf("persistence: append message %s: %w", m.ID, pgErr(err))
 	}
-	if existing != nil {
-		return *existing, false, nil
+	if inserted == 0 {
+		got, err := s.messageByClientID(ctx, s.pool, m.SessionID, m.ClientMessageID)
+		if err != nil {
+			return Message{}, false, fmt.Errorf("persistence: append message %s: read the stored retry: %w", m.ID, pgErr(err))
+		}
+		return got, false, nil
 	}
 	return m, true, nil
 }

@@ -10,4 +10,10 @@
 // event under its own write deadline. When the client goes away the handler
 // unsubscribes and returns; the reply itself goes on in the actor.
 // Long-lived streams also end when the Server's Close is called.
+//
+// An upgraded WebSocket leaves net/http's goroutine (so that net/http lets
+// go of the connection's buffers): it runs on a goroutine of its own, which
+// reads frames, starts and waits for the socket's single writer goroutine,
+// and stops its ping timer; Server.Wait waits for every socket. Outbound
+// queues (outbox) are bounded but allocate only as they fill.
 package transport

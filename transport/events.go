@@ -2,6 +2,8 @@ package transport
 
 import (
 	"encoding/json"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/storyd/storyd/actors"
 )
@@ -39,8 +41,31 @@ type (
 	}
 )
 
-// encodeEvent returns ev's JSON.
+// encodeEvent returns ev's JSON, encoded once per event when the actor
+// shared a memo among its subscribers (ev.Wire). The returned bytes may be
+// shared: never modify them.
 func encodeEvent(ev actors.Event) []byte {
+	if ev.Wire != nil {
+		return ev.Wire.Bytes(func() []byte { return encodeEventNow(ev) })
+	}
+	return encodeEventNow(ev)
+}
+
+// encodeEventNow encodes ev. A text event, one per token, is appended by
+// hand (the same bytes encoding/json writes, at a fraction of the cost);
+// the others go through encoding/json.
+func encodeEventNow(ev actors.Event) []byte {
+	if ev.Type == actors.EventText && ev.SessionID != "" && ev.Seq != 0 && ev.Content != "" &&
+		ev.Metadata == nil && ev.Err == nil && ev.Message == nil && ev.Dossier == nil {
+		b := make([]byte, 0, 56+len(ev.SessionID)+len(ev.Content)+len(ev.Content)/8)
+		b = append(b, `{"type":"text","session_id":`...)
+		b = appendJSONString(b, ev.SessionID)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendInt(b, ev.Seq, 10)
+		b = append(b, `,"content":`...)
+		b = appendJSONString(b, ev.Content)
+		return append(b, '}')
+	}
 	var v any
 	switch {
 	case ev.Type == actors.EventAck && ev.Ack != nil:
@@ -72,4 +97,60 @@ func encodeError(sessionID string, e *apiError) []byte {
 	b, _ := json.Marshal(wireEvent{Type: "error", SessionID: sessionID,
 		Error: &actors.ErrorInfo{Code: e.Code, Message: e.Message}})
 	return b
+}
+
+// appendJSONString appends s as a JSON string exactly as encoding/json
+// writes it: HTML-safe (<, > and & escaped), U+2028 and U+2029 escaped,
+// invalid UTF-8 replaced by U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -10,6 +10,9 @@ import (
 	"github.com/storyd/storyd/actors"
 )
 
+// maxSSEBatch bounds how many queued events one SSE write carries.
+const maxSSEBatch = 256
+
 // streamSSE writes the events of q to w until the subscription ends, the
 // client leaves or the server closes.
 func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID string, q *queue) {
@@ -45,28 +48,40 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, sessionID str
 		}
 		return s.flush(rc) == nil
 	}
+	var evs []actors.Event
 	for {
-		select {
-		case evs := <-q.C():
+		var ok bool
+		if r.Context().Err() != nil || s.closing.Err() != nil {
+			s.cfg.Sessions.Unsubscribe(sessionID, q)
+			return
+		}
+		if evs, ok = q.Next(evs[:0]); ok {
+			// What else is queued goes out in the same write and flush.
+			for more := true; more && len(evs) < maxSSEBatch; {
+				evs, more = q.Next(evs)
+			}
 			if !write(evs) {
 				s.cfg.Sessions.Unsubscribe(sessionID, q)
 				return
 			}
+			if cap(evs) > shrinkAbove {
+				evs = nil // do not keep a burst's buffer for the stream's life
+			}
+			continue
+		}
+		select {
+		case <-q.Ready():
 		case <-q.Dropped():
-			for {
-				select {
-				case evs := <-q.C():
-					if !write(evs) {
-						return
-					}
-				default:
-					if err := q.Err(); err != nil {
-						s.cfg.Logger.Info("stream dropped", "session_id", sessionID, "err", err)
-						s.endSSE(w, rc, sessionID, err)
-					}
+			for evs, ok = q.Next(evs[:0]); ok; evs, ok = q.Next(evs[:0]) {
+				if !write(evs) {
 					return
 				}
 			}
+			if err := q.Err(); err != nil {
+				s.cfg.Logger.Info("stream dropped", "session_id", sessionID, "err", err)
+				s.endSSE(w, rc, sessionID, err)
+			}
+			return
 		case <-heartbeat.C:
 			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil || s.flush(rc) != nil {
 				s.cfg.Sessions.Unsubscribe(sessionID, q)

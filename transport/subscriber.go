@@ -7,32 +7,37 @@ import (
 )
 
 // queue is a subscriber with a bounded outbound queue. The session actor
-// calls Deliver and Drop (never blocking); the stream handler reads events
-// from C and learns from Dropped that no more will come.
+// calls Deliver and Drop (never blocking); the stream handler pops events
+// when Ready is signalled and learns from Dropped that no more will come.
 type queue struct {
-	events  chan []actors.Event // one event, or a whole catch-up
+	events  *outbox[queued]
 	dropped chan struct{}
 	once    sync.Once
 	err     error // why it was dropped; read only after Dropped is closed
 }
 
+// queued is one item of a queue: an event, or a whole catch-up (one item
+// of the bound, however long).
+type queued struct {
+	ev  actors.Event
+	evs []actors.Event // a catch-up, instead of ev
+}
+
 func newQueue(size int) *queue {
-	return &queue{events: make(chan []actors.Event, size), dropped: make(chan struct{})}
+	return &queue{events: newOutbox[queued](size), dropped: make(chan struct{})}
 }
 
 // Deliver implements actors.Subscriber.
 func (q *queue) Deliver(ev actors.Event) bool {
-	return q.DeliverBatch([]actors.Event{ev})
+	return q.events.push(queued{ev: ev})
 }
 
 // DeliverBatch implements actors.Subscriber.
 func (q *queue) DeliverBatch(evs []actors.Event) bool {
-	select {
-	case q.events <- evs:
+	if len(evs) == 0 {
 		return true
-	default:
-		return false
 	}
+	return q.events.push(queued{evs: evs})
 }
 
 // Drop implements actors.Subscriber.
@@ -43,8 +48,21 @@ func (q *queue) Drop(err error) {
 	})
 }
 
-// C returns the events channel; each item holds one or more events.
-func (q *queue) C() <-chan []actors.Event { return q.events }
+// Ready is signalled when events were delivered; Next then returns them.
+func (q *queue) Ready() <-chan struct{} { return q.events.Ready() }
+
+// Next appends the next queued event (or catch-up) to dst; ok is false,
+// and dst is returned as it was, when the queue is empty.
+func (q *queue) Next(dst []actors.Event) (evs []actors.Event, ok bool) {
+	it, ok := q.events.pop()
+	if !ok {
+		return dst, false
+	}
+	if it.evs != nil {
+		return append(dst, it.evs...), true
+	}
+	return append(dst, it.ev), true
+}
 
 // Dropped is closed once the actor removed the subscriber. Events delivered
 // before it may still be waiting in C.

@@ -1,9 +1,11 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -27,11 +29,14 @@ type clientFrame struct {
 	AccessToken     string  `json:"access_token,omitempty"`
 }
 
-// outFrame is one frame queued for the writer: a session event (encoded by
-// the writer, off the actor's goroutine) or a ready-made control frame.
+// outFrame is one item queued for the writer: a session event, a catch-up
+// of several (encoded by the writer, off the actor's goroutine) or a
+// ready-made control frame. A single event is held by value, so that
+// delivering it allocates nothing.
 type outFrame struct {
-	evs []actors.Event
-	sub *wsSub // the events' subscription: skipped if it ended meanwhile
+	ev  actors.Event
+	evs []actors.Event // a catch-up, instead of ev
+	sub *wsSub         // the events' subscription: skipped if it ended meanwhile
 	raw []byte
 }
 
@@ -46,13 +51,17 @@ type closeRequest struct {
 
 // wsConn is one client socket. The handler goroutine reads frames; the
 // writer goroutine, started and awaited by the handler, is the only one
-// that writes; the pinger goroutine checks the peer is alive. Session actors
+// that writes; the pinger, a timer the handler stops, checks the peer is
+// alive. Session actors
 // reach the socket through wsSub, which never blocks.
 type wsConn struct {
-	s       *Server
-	c       *websocket.Conn
-	out     chan outFrame
-	closing chan closeRequest // capacity 1: the first close request wins
+	s   *Server
+	c   *websocket.Conn
+	out *outbox[outFrame]
+	// watchdog closes the socket when a write outlives WriteTimeout; only
+	// the writer arms and stops it.
+	watchdog *time.Timer
+	closing  chan closeRequest // capacity 1: the first close request wins
 
 	mu   sync.Mutex
 	who  *identity
@@ -71,11 +80,14 @@ type wsSub struct {
 // Deliver implements actors.Subscriber. An ended subscription refuses, so
 // the actor lets go of it.
 func (w *wsSub) Deliver(ev actors.Event) bool {
-	return w.active.Load() && w.conn.enqueue(outFrame{evs: []actors.Event{ev}, sub: w})
+	return w.active.Load() && w.conn.enqueue(outFrame{ev: ev, sub: w})
 }
 
 // DeliverBatch implements actors.Subscriber.
 func (w *wsSub) DeliverBatch(evs []actors.Event) bool {
+	if len(evs) == 0 {
+		return w.active.Load()
+	}
 	return w.active.Load() && w.conn.enqueue(outFrame{evs: evs, sub: w})
 }
 
@@ -92,6 +104,40 @@ func (w *wsSub) Drop(err error) {
 	}
 }
 
+// WebSocket buffer sizes. net/http gives every connection a 4 KiB reader
+// and a 4 KiB writer, which coder/websocket keeps after the hijack; a socket
+// carries small frames (client commands, one token per server frame), and
+// idle sockets are most of what a node holds, so it gets smaller ones. A
+// larger frame simply takes more than one read or write.
+const (
+	wsReadBuffer  = 1 << 10
+	wsWriteBuffer = 2 << 10
+)
+
+// smallBuffers makes the hijack of a WebSocket upgrade hand coder/websocket
+// buffers of wsReadBuffer and wsWriteBuffer instead of net/http's, unless
+// net/http's still hold bytes (then they are kept, bytes and all).
+type smallBuffers struct{ http.ResponseWriter }
+
+// Hijack implements http.Hijacker.
+func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err != nil {
+		return conn, brw, err
+	}
+	r, w := brw.Reader, brw.Writer
+	if r.Buffered() == 0 {
+		r = bufio.NewReaderSize(conn, wsReadBuffer)
+	}
+	if w.Buffered() == 0 {
+		w = bufio.NewWriterSize(conn, wsWriteBuffer)
+	}
+	return conn, bufio.NewReadWriter(r, w), nil
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s smallBuffers) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // handleWebSocket serves /api/v1/ws.
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	var who *identity
@@ -107,37 +153,51 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errUnavailable("shutting_down", "the server is restarting; reconnect shortly"))
 		return
 	}
-	defer s.sockets.wg.Done()
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns})
+	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns})
 	if err != nil {
+		s.sockets.wg.Done()
 		return // Accept answered the request
 	}
 	c.SetReadLimit(s.cfg.MaxFrameBytes)
 	conn := &wsConn{
 		s:       s,
 		c:       c,
-		out:     make(chan outFrame, s.cfg.QueueSize),
+		out:     newOutbox[outFrame](s.cfg.QueueSize),
 		closing: make(chan closeRequest, 1),
 		who:     who,
 		subs:    map[string]*wsSub{},
 	}
+	// The socket lives on a goroutine of its own (tracked by s.sockets,
+	// which shutdown waits for), so that this handler returns: net/http
+	// then lets go of the connection, its 4 KiB buffers and the handler's
+	// deep stack, which an idle socket would otherwise hold for its life.
+	go func() {
+		defer s.sockets.wg.Done()
+		conn.serve()
+	}()
+}
+
+// serve runs the socket until it closes: it reads client frames itself,
+// and starts, stops and waits for the writer goroutine and the pinger.
+func (c *wsConn) serve() {
+	c.watchdog = time.AfterFunc(time.Hour, func() { _ = c.c.CloseNow() })
+	c.watchdog.Stop()
+	defer c.watchdog.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer cancel()
-		conn.writeLoop(ctx)
+		c.writeLoop(ctx)
 	}()
-	go func() {
-		defer wg.Done()
-		conn.pingLoop(ctx)
-	}()
-	conn.readLoop(ctx)
+	stopPinger := c.startPinger(ctx)
+	c.readLoop(ctx)
 	cancel()
+	stopPinger()
 	wg.Wait()
-	conn.unsubscribeAll()
-	_ = c.CloseNow()
+	c.unsubscribeAll()
+	_ = c.c.CloseNow()
 }
 
 // readLoop handles client frames until the socket fails or closes.
@@ -362,13 +422,11 @@ func (c *wsConn) identity() *identity {
 // enqueue queues f for the writer without blocking; a full queue means the
 // client fell behind: the socket is closed and enqueue reports false.
 func (c *wsConn) enqueue(f outFrame) bool {
-	select {
-	case c.out <- f:
+	if c.out.push(f) {
 		return true
-	default:
-		c.close(websocket.StatusPolicyViolation, "slow consumer")
-		return false
 	}
+	c.close(websocket.StatusPolicyViolation, "slow consumer")
+	return false
 }
 
 func (c *wsConn) enqueueRaw(b []byte) { c.enqueue(outFrame{raw: b}) }
@@ -405,24 +463,23 @@ func (c *wsConn) writeLoop(ctx context.Context) {
 			return
 		default:
 		}
+		if c.s.closing.Err() == nil { // on shutdown the select below drains
+			if f, ok := c.out.pop(); ok {
+				if !c.write(ctx, f) {
+					return
+				}
+				continue
+			}
+		}
 		select {
 		case req := <-c.closing:
 			c.closeWith(ctx, req)
 			return
-		case f := <-c.out:
-			if !c.write(ctx, f) {
-				return
-			}
+		case <-c.out.Ready():
 		case <-c.s.closing.Done():
-		drain:
-			for {
-				select {
-				case f := <-c.out:
-					if !c.write(ctx, f) {
-						return
-					}
-				default:
-					break drain
+			for f, ok := c.out.pop(); ok; f, ok = c.out.pop() {
+				if !c.write(ctx, f) {
+					return
 				}
 			}
 			c.closeWith(ctx, closeRequest{status: websocket.StatusGoingAway, reason: "server shutting down"})
@@ -440,6 +497,9 @@ func (c *wsConn) write(ctx context.Context, f outFrame) bool {
 	if f.sub != nil && !f.sub.active.Load() {
 		return true // replaced or removed: its catch-up or successor resends
 	}
+	if f.evs == nil {
+		return c.writeFrame(ctx, encodeEvent(f.ev))
+	}
 	for _, ev := range f.evs {
 		if !c.writeFrame(ctx, encodeEvent(ev)) {
 			return false
@@ -448,24 +508,26 @@ func (c *wsConn) write(ctx context.Context, f outFrame) bool {
 	return true
 }
 
-// writeFrame writes one text frame under its own deadline.
+// writeFrame writes one text frame under its own deadline: the writer's
+// watchdog timer, armed for the write, closes the socket if it takes longer
+// than WriteTimeout. (A timer reset per frame, rather than a context with a
+// timeout, saves a context, a timer and their registrations per token.)
 func (c *wsConn) writeFrame(ctx context.Context, b []byte) bool {
-	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
-	defer cancel()
-	return c.c.Write(wctx, websocket.MessageText, b) == nil
+	c.watchdog.Reset(c.s.cfg.WriteTimeout)
+	err := c.c.Write(ctx, websocket.MessageText, b)
+	c.watchdog.Stop()
+	return err == nil
 }
 
 func (c *wsConn) closeWith(ctx context.Context, req closeRequest) {
 	for req.flush {
-		select {
-		case f := <-c.out:
-			if !c.write(ctx, f) {
-				req.flush = false
-			}
-			continue
-		default:
+		f, ok := c.out.pop()
+		if !ok {
+			break
 		}
-		break
+		if !c.write(ctx, f) {
+			req.flush = false
+		}
 	}
 	if req.status == websocket.StatusPolicyViolation {
 		c.s.cfg.Logger.Info("websocket closed", "status", req.status, "reason", req.reason)
@@ -473,39 +535,72 @@ func (c *wsConn) closeWith(ctx context.Context, req closeRequest) {
 	_ = c.c.Close(req.status, req.reason)
 }
 
-// pingLoop pings the peer every PingInterval and closes a socket whose pong
-// does not come within PingTimeout.
-func (c *wsConn) pingLoop(ctx context.Context) {
+// startPinger pings the peer every PingInterval and closes a socket whose
+// pong does not come within PingTimeout. It runs on a timer, not a
+// goroutine of its own: an idle socket costs no stack for it between
+// pings. stop ends it and waits for a ping in flight.
+func (c *wsConn) startPinger(ctx context.Context) (stop func()) {
 	opened := time.Now()
-	t := time.NewTicker(c.s.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	var (
+		mu      sync.Mutex
+		stopped bool
+		running sync.WaitGroup
+		t       *time.Timer
+	)
+	t = time.AfterFunc(c.s.cfg.PingInterval, func() {
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
 			return
-		case <-t.C:
-			if c.expired() {
-				c.close(websocket.StatusPolicyViolation, "token expired")
-				return
-			}
-			if c.identity() == nil && time.Since(opened) > c.s.cfg.PingInterval {
-				// A socket that never said who it is holds resources for
-				// nothing.
-				c.close(websocket.StatusPolicyViolation, "identity required")
-				return
-			}
-			pctx, cancel := context.WithTimeout(ctx, c.s.cfg.PingTimeout)
-			err := c.c.Ping(pctx)
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil {
-					c.s.cfg.Logger.Info("websocket peer did not answer ping", "err", err)
-				}
-				_ = c.c.CloseNow()
-				return
-			}
 		}
+		running.Add(1)
+		mu.Unlock()
+		defer running.Done()
+		if !c.ping(ctx, opened) {
+			return
+		}
+		mu.Lock()
+		if !stopped {
+			t.Reset(c.s.cfg.PingInterval)
+		}
+		mu.Unlock()
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+		running.Wait()
 	}
+}
+
+// ping runs one round of the pinger; it reports false when the socket is
+// being closed.
+func (c *wsConn) ping(ctx context.Context, opened time.Time) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if c.expired() {
+		c.close(websocket.StatusPolicyViolation, "token expired")
+		return false
+	}
+	if c.identity() == nil && time.Since(opened) > c.s.cfg.PingInterval {
+		// A socket that never said who it is holds resources for
+		// nothing.
+		c.close(websocket.StatusPolicyViolation, "identity required")
+		return false
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.s.cfg.PingTimeout)
+	err := c.c.Ping(pctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			c.s.cfg.Logger.Info("websocket peer did not answer ping", "err", err)
+		}
+		_ = c.c.CloseNow()
+		return false
+	}
+	return true
 }
 
 func quote(s string) string {

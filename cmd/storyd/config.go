@@ -48,6 +48,8 @@ type config struct {
 	ExtractTokens int
 	ExtractTurns  int
 	ExtractIdle   time.Duration
+
+	PprofAddr string
 }
 
 // configError is an invalid setting; main exits with code 2 on it.
@@ -87,6 +89,7 @@ var settings = []struct{ name, def, help string }{
 	{"STORYD_EXTRACT_TOKENS", "1000", "extract the dossier once this many tokens of new turns wait"},
 	{"STORYD_EXTRACT_TURNS", "", "or once this many new turns wait (default 16; 1 with the offline extractor)"},
 	{"STORYD_EXTRACT_IDLE", "90s", "or after this long without a new turn"},
+	{"STORYD_PPROF_ADDR", "", "serve net/http/pprof on this loopback host:port (off when unset)"},
 }
 
 // loadConfig reads the configuration through getenv. environ lists the
@@ -145,6 +148,7 @@ func loadConfig(getenv func(string) string, environ []string) (config, error) {
 		ExtractTokens:     p.intRange("STORYD_EXTRACT_TOKENS", 1, 1_000_000),
 		ExtractTurns:      p.intRangeOr("STORYD_EXTRACT_TURNS", 1, 1000, 0),
 		ExtractIdle:       p.duration("STORYD_EXTRACT_IDLE"),
+		PprofAddr:         p.loopbackAddrOrEmpty("STORYD_PPROF_ADDR"),
 	}
 	if p.err != nil {
 		return config{}, p.err
@@ -196,6 +200,22 @@ func (p *parser) addr(name string) string {
 	_, port, err := net.SplitHostPort(v)
 	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
 		p.fail(name, v, "want host:port with a numeric port, e.g. 127.0.0.1:8000")
+	}
+	return v
+}
+
+// loopbackAddrOrEmpty is a host:port on a loopback address, or "" (off):
+// profiles are never served beyond this machine.
+func (p *parser) loopbackAddrOrEmpty(name string) string {
+	v := p.get(name)
+	if v == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(v)
+	_, perr := strconv.Atoi(port)
+	ip := net.ParseIP(host)
+	if err != nil || perr != nil || host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		p.fail(name, v, "want a loopback host:port, e.g. 127.0.0.1:6060")
 	}
 	return v
 }

@@ -266,6 +266,13 @@ func serve(ctx context.Context, cfg config, st store, logger *slog.Logger, stdou
 		cfg.ExtractTurns = 1 // it costs nothing: the dossier follows every turn
 	}
 	logger.Info("dossier extraction", "extractor", extractorName)
+	if cfg.PprofAddr != "" {
+		stopPprof, err := startPprof(cfg.PprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	var deps []transport.Dependency
 	if cfg.RedisURL != "" {
 		rdb, err := openRedis(ctx, cfg.RedisURL)

@@ -218,6 +218,7 @@ func TestInvalidConfigurationIsOneClearLine(t *testing.T) {
 		{"bad database url", []string{"DATABASE_URL=mysql://x"}, "DATABASE_URL"},
 		{"unknown setting", []string{"STORYD_ADR=127.0.0.1:1"}, "STORYD_ADR"},
 		{"bad duration", []string{"STORYD_IDLE_TIMEOUT=soon"}, "STORYD_IDLE_TIMEOUT"},
+		{"pprof beyond loopback", []string{"STORYD_PPROF_ADDR=0.0.0.0:6060"}, "STORYD_PPROF_ADDR"},
 		{"bad bool", []string{"STORYD_AUTO_MIGRATE=maybe"}, "STORYD_AUTO_MIGRATE"},
 		{"short JWT secret", []string{"SUPABASE_JWT_SECRET=short"}, "SUPABASE_JWT_SECRET"},
 		{"bad Supabase URL", []string{"SUPABASE_URL=ftp://x"}, "SUPABASE_URL"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -47,6 +48,14 @@ type Response struct {
 	// Delay is waited before each token and finish chunk (with a timer that
 	// stops when the client goes away); once before a non-streaming answer.
 	Delay time.Duration
+	// FirstDelay, when set, is waited before the first token chunk instead
+	// of Delay: the model's time to first token.
+	FirstDelay time.Duration
+	// Stamp replaces each token's text, at the moment its chunk is written,
+	// with its send time: "w<unix nanoseconds> " (see [Stamp]). The text
+	// survives any relay that forwards the content, so a client can compute
+	// the latency of every chunk it receives ([ParseStamps]).
+	Stamp bool
 	// FinishReason replaces "stop" as the finish reason, e.g. "length" for
 	// a truncated answer or "content_filter".
 	FinishReason string
@@ -90,6 +99,7 @@ type Server struct {
 	queue     []Response
 	responder func(Request) Response
 	requests  []Request
+	discard   bool // do not keep requests (a long-running mock)
 	nextID    int
 	gone      int
 	changed   chan struct{} // closed and replaced whenever gone grows
@@ -111,6 +121,21 @@ func Start() *Server {
 	return s
 }
 
+// Listen starts a fake server on addr (host:port; port 0 picks one), for
+// a long-running mock such as `storyload mockllm`; the caller must Close it.
+func Listen(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("llmtest: listen %s: %w", addr, err)
+	}
+	s := &Server{closing: make(chan struct{}), changed: make(chan struct{})}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.handle))
+	_ = s.srv.Listener.Close()
+	s.srv.Listener = ln
+	s.srv.Start()
+	return s, nil
+}
+
 // Close releases held replies and stops the server, waiting for the
 // requests in flight. Call it once.
 func (s *Server) Close() {
@@ -126,6 +151,14 @@ func (s *Server) SetResponder(f func(Request) Response) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.responder = f
+}
+
+// DiscardRequests stops keeping the requests received, so that a
+// long-running mock does not grow; [Server.Requests] then returns none.
+func (s *Server) DiscardRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.discard, s.requests = true, nil
 }
 
 // URL returns the API base URL including /v1, usable as a go-openai or
@@ -243,7 +276,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
-	s.requests = append(s.requests, rec)
+	if !s.discard {
+		s.requests = append(s.requests, rec)
+	}
 	s.mu.Unlock()
 
 	switch {
@@ -398,13 +433,20 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, resp Response, i
 				return
 			}
 		}
-		if resp.Delay > 0 && !s.wait(r.Context(), resp.Delay) {
+		delay := resp.Delay
+		if i == 0 && resp.FirstDelay > 0 {
+			delay = resp.FirstDelay
+		}
+		if delay > 0 && !s.wait(r.Context(), delay) {
 			return
 		}
 		if i == len(tokens) {
 			break
 		}
 		tok := tokens[i]
+		if resp.Stamp {
+			tok = Stamp(time.Now())
+		}
 		if !send(chunkJSON(delta{Content: &tok}, nil)) {
 			return
 		}
