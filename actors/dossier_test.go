@@ -208,6 +208,7 @@ func TestOneExtractionInFlight(t *testing.T) {
 
 func TestEditSurvivesExtraction(t *testing.T) {
 	ex := newFakeExtractor(story.Snapshot{Characters: []story.Character{{Name: "Ada", Description: "a lighthouse keeper who hates the sea"}}})
+	ex.gate = make(chan struct{}) // the extraction answers once the edit is in
 	s, store := newTestSessions(t, newFakeModel(), func(c *Config) {
 		c.Extractor, c.ExtractTurns, c.After = ex, 1, (&fakeClock{}).After
 	})
@@ -223,6 +224,7 @@ func TestEditSurvivesExtraction(t *testing.T) {
 		t.Fatalf("create: %+v %v", d, err)
 	}
 	<-ex.called // the first turn's extraction contradicts the edit
+	close(ex.gate)
 	eventually(t, "extraction applied", func() bool { return ex.calls() == 1 })
 	chatTurn(t, s, user, acc.SessionID, "flush") // let the actor settle
 	got, _ := store.GetDossier(ctx(t), acc.ProjectID)
