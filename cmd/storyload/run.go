@@ -369,6 +369,24 @@ func wsDial(ctx context.Context, wsURL, user string, opts *websocket.DialOptions
 	return conn, nil
 }
 
+// wsRead reads and decodes the next frame, and the time it arrived (taken
+// as the read returns, before decoding), counting it while measuring.
+func wsRead(ctx context.Context, conn *websocket.Conn, st *loadStats) (frame, time.Time, error) {
+	_, data, err := conn.Read(ctx)
+	now := time.Now()
+	if err != nil {
+		return frame{}, now, err
+	}
+	var ev frame
+	if json.Unmarshal(data, &ev) != nil {
+		return frame{}, now, kindError{"bad_frame", fmt.Errorf("%.80s", data)}
+	}
+	if st.measuring.Load() {
+		st.frames.Add(1)
+	}
+	return ev, now, nil
+}
+
 func wsWrite(ctx context.Context, conn *websocket.Conn, v any) error {
 	b, _ := json.Marshal(v)
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -410,17 +428,9 @@ func wsClient(ctx context.Context, c loadConfig, st *loadStats) error {
 		}
 		first := true
 		for {
-			_, data, err := conn.Read(ctx)
-			now := time.Now()
+			ev, now, err := wsRead(ctx, conn, st)
 			if err != nil {
 				return err
-			}
-			var ev frame
-			if json.Unmarshal(data, &ev) != nil {
-				return kindError{"bad_frame", fmt.Errorf("%.80s", data)}
-			}
-			if st.measuring.Load() {
-				st.frames.Add(1)
 			}
 			switch ev.Type {
 			case "ack":
@@ -478,17 +488,9 @@ func wsFollow(ctx context.Context, c loadConfig, user, sessionID string, st *loa
 	live, dones := false, 0
 	var stamps []int64
 	for c.turns == 0 || dones < c.turns {
-		_, data, err := conn.Read(ctx)
-		now := time.Now()
+		ev, now, err := wsRead(ctx, conn, st)
 		if err != nil {
 			return err
-		}
-		var ev frame
-		if json.Unmarshal(data, &ev) != nil {
-			return kindError{"bad_frame", fmt.Errorf("%.80s", data)}
-		}
-		if st.measuring.Load() {
-			st.frames.Add(1)
 		}
 		switch ev.Type {
 		case "text":
