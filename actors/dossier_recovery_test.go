@@ -21,7 +21,7 @@ import (
 
 // openTestStore opens a migrated SQLite store that outlives the Sessions
 // started over it, as a database outlives a server process.
-func openTestStore(t *testing.T) *persistence.SQLite {
+func openTestStore(t testing.TB) *persistence.SQLite {
 	t.Helper()
 	store, err := persistence.OpenSQLite(context.Background(), t.TempDir())
 	if err != nil {
@@ -36,7 +36,7 @@ func openTestStore(t *testing.T) *persistence.SQLite {
 
 // startSessions starts Sessions over store; stop shuts them down (a server
 // stopping), and runs at cleanup if the test did not call it.
-func startSessions(t *testing.T, store Store, model ChatModel, tweak func(*Config)) (s *Sessions, stop func()) {
+func startSessions(t testing.TB, store Store, model ChatModel, tweak func(*Config)) (s *Sessions, stop func()) {
 	t.Helper()
 	cfg := Config{Store: store, Model: model}
 	if tweak != nil {

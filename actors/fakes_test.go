@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/storyd/storyd/llm"
 	"github.com/storyd/storyd/persistence"
@@ -205,34 +202,13 @@ func newTestSessions(t *testing.T, model ChatModel, tweak func(*Config)) (*Sessi
 // newBenchSessions is newTestSessions for tests and benchmarks alike.
 func newBenchSessions(t testing.TB, model ChatModel, tweaks ...func(*Config)) (*Sessions, *persistence.SQLite) {
 	t.Helper()
-	store, err := persistence.OpenSQLite(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Store: store, Model: model}
-	for _, tweak := range tweaks {
-		if tweak != nil {
-			tweak(&cfg)
+	store := openTestStore(t) // closed after the Sessions stop: cleanups run last first
+	s, _ := startSessions(t, store, model, func(c *Config) {
+		for _, tweak := range tweaks {
+			if tweak != nil {
+				tweak(c)
+			}
 		}
-	}
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(slog.DiscardHandler)
-	}))
-	s, err := NewSessions(system, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		system.Shutdown()
-		store.Close()
 	})
 	return s, store
 }

@@ -209,15 +209,23 @@ func (r *reporter) relay() {
 			main.Clients, usf(main.Added.P50), verdict(main.Added.P50 <= 100), usf(main.Added.P99), verdict(main.Added.P99 <= 1000))
 		r.p("")
 	}
-	if prof := r.text("relay.profile.txt"); prof != "" {
-		r.p("<details><summary>storyd CPU profile, 10 s in the middle of the WebSocket run</summary>")
-		r.p("")
-		r.p("```")
-		r.p("%s", prof)
-		r.p("```")
-		r.p("</details>")
-		r.p("")
+	r.details("relay.profile.txt", "storyd CPU profile, 10 s in the middle of the WebSocket run")
+}
+
+// details adds the run directory's file name, when it is there, as a
+// folded block headed summary.
+func (r *reporter) details(name, summary string) {
+	text := r.text(name)
+	if text == "" {
+		return
 	}
+	r.p("<details><summary>%s</summary>", summary)
+	r.p("")
+	r.p("```")
+	r.p("%s", text)
+	r.p("```")
+	r.p("</details>")
+	r.p("")
 }
 
 func (r *reporter) idle() {
@@ -284,15 +292,7 @@ func (r *reporter) idle() {
 		r.p("```")
 		r.p("")
 	}
-	if heap := r.text("idle.heap.txt"); heap != "" {
-		r.p("<details><summary>storyd heap (in use) while the connections were held</summary>")
-		r.p("")
-		r.p("```")
-		r.p("%s", heap)
-		r.p("```")
-		r.p("</details>")
-		r.p("")
-	}
+	r.details("idle.heap.txt", "storyd heap (in use) while the connections were held")
 }
 
 func (r *reporter) throughput() {
@@ -335,15 +335,7 @@ func (r *reporter) throughput() {
 	r.p("")
 	r.p("Most tokens/s delivered with p99 ≤ 10 ms: **%.0f** (target 200,000: %s).", best, verdict(best >= 200_000))
 	r.p("")
-	if prof := r.text("throughput.profile.txt"); prof != "" {
-		r.p("<details><summary>storyd CPU profile at the highest step</summary>")
-		r.p("")
-		r.p("```")
-		r.p("%s", prof)
-		r.p("```")
-		r.p("</details>")
-		r.p("")
-	}
+	r.details("throughput.profile.txt", "storyd CPU profile at the highest step")
 }
 
 func (r *reporter) storage() {
